@@ -1,0 +1,195 @@
+"""The per-file pipeline: read -> triage -> rewrite -> verify -> FileResult, over many files.
+
+Files are independent, so `run` hands them to worker processes (`jobs` > 1) and yields the
+results in input order. Nothing here writes to disk: sinks (sinks.py) do, from the results.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from portkit.discovery import DiscoveredFile
+from portkit.model import Change, FileResult, FileStatus, Finding, Span
+from portkit.ruleset import RuleSet
+from portkit.sourcefile import SourceError, read_source
+from portkit.transform import CompiledRules, Event, transform
+
+
+class MigrationError(Exception):
+    """A file portkit cannot migrate; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    new_text: str | None  # None when nothing changed
+    changes: tuple[Change, ...]
+    findings: tuple[Finding, ...]
+
+
+def parse(text: str) -> cst.Module:
+    try:
+        return cst.parse_module(text)
+    except cst.ParserSyntaxError as error:
+        raise MigrationError(_syntax_error_message(text, error)) from None
+    except RecursionError:
+        raise MigrationError("too deeply nested for the parser") from None
+
+
+def _syntax_error_message(text: str, error: cst.ParserSyntaxError) -> str:
+    """The stdlib's message is the clearer one (it names Python 2 print statements)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+    except SyntaxError as stdlib_error:
+        hint = " (Python 2 code? portkit ports Python 3)" if _looks_like_python2(stdlib_error) else ""
+        return f"syntax error at line {stdlib_error.lineno}: {stdlib_error.msg}{hint}"
+    return f"cannot parse at line {error.raw_line}: {error.message.splitlines()[0]}"
+
+
+def _looks_like_python2(error: SyntaxError) -> bool:
+    return "print" in (error.msg or "") or "exec" in (error.msg or "")
+
+
+def migrate_source(text: str, rules: CompiledRules, *, verify: bool = True) -> Migration:
+    """Migrate one file's text. Raises MigrationError if it cannot be parsed or verified."""
+    if not rules.may_need_work(text):
+        return Migration(None, (), ())
+    module = parse(text)
+    outcome = transform(module, rules)
+    if not outcome.events:
+        return Migration(None, (), ())
+    new_text = outcome.module.code if outcome.changed else None
+    if new_text is not None and verify:
+        _verify(new_text, rules)
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    old_lines = text.splitlines()
+    new_lines = new_text.splitlines() if new_text is not None else old_lines
+    line_map = _LineMap(old_lines, new_lines)
+    changes: list[Change] = []
+    findings: list[Finding] = []
+    for event in outcome.events:
+        span = _span(positions.get(event.node))
+        if event.is_change:
+            old, new = line_map.texts(span, event)
+            changes.append(Change(event.rule.id, event.message, event.safety, span, old, new))
+        else:
+            findings.append(Finding(event.rule.id, event.message, event.safety, span,
+                                    _line(old_lines, span.line)))
+    order = lambda item: (item.span.line, item.span.column, item.rule_id)  # noqa: E731
+    return Migration(new_text, tuple(sorted(changes, key=order)), tuple(sorted(findings, key=order)))
+
+
+def _verify(new_text: str, rules: CompiledRules) -> None:
+    """Never hand back code that does not parse, or that a second run would change again."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(new_text)
+    except SyntaxError as error:
+        raise MigrationError(f"rewrite produced invalid code at line {error.lineno} (please report)") from None
+    again = transform(parse(new_text), rules)
+    if again.changed:
+        first = next(e for e in again.events if e.is_change)
+        raise MigrationError(f"rewrite is not stable: rule {first.rule.id} would change it again (please report)")
+
+
+def _span(position: CodeRange | None) -> Span:
+    if position is None:
+        return Span(1, 1, 1, 1)
+    return Span(position.start.line, position.start.column + 1, position.end.line, position.end.column + 1)
+
+
+def _line(lines: Sequence[str], number: int) -> str:
+    return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+class _LineMap:
+    """Maps lines of the original text to the lines that replaced them."""
+
+    def __init__(self, old: Sequence[str], new: Sequence[str]) -> None:
+        self.old, self.new = old, new
+        self.blocks = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+
+    def texts(self, span: Span, event: Event) -> tuple[str, str]:
+        """The original line(s) of a change and the line(s) that now stand in their place."""
+        if event.inserted is not None:
+            return "", event.inserted
+        first, last = span.line - 1, max(span.end_line, span.line) - 1
+        old = "\n".join(self.old[first : last + 1])
+        new: list[str] = []
+        for tag, i1, i2, j1, j2 in self.blocks:
+            overlaps = i1 <= last and first < i2 or (tag == "insert" and first < i1 <= last)
+            if not overlaps:
+                continue
+            if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+                # same number of lines: line i became line j1 + (i - i1)
+                lo, hi = max(first, i1), min(last + 1, i2)
+                new.extend(self.new[j1 + lo - i1 : j1 + hi - i1])
+            else:
+                new.extend(self.new[j1:j2])
+        return old, "\n".join(new)
+
+
+def process_file(file: DiscoveredFile, rules: CompiledRules, display: str) -> FileResult:
+    try:
+        source = read_source(file.path)
+        migration = migrate_source(source.text, rules)
+    except SourceError as error:
+        return FileResult(display, FileStatus.FAILED, error=error.reason)
+    except MigrationError as error:
+        return FileResult(display, FileStatus.FAILED, error=str(error))
+    status = FileStatus.CHANGED if migration.new_text is not None else FileStatus.UNCHANGED
+    return FileResult(display, status, migration.changes, migration.findings,
+                      new_text=migration.new_text, encoding=source.encoding)
+
+
+def display_path(file: DiscoveredFile) -> str:
+    """What reports call a file: relative to the working folder when it is below it."""
+    relative = os.path.relpath(file.path)
+    return relative if not relative.startswith("..") else str(file.path)
+
+
+# Worker processes compile the rules once, in their initializer, and keep them for every file
+# they are given: this module-level slot exists only inside worker processes.
+_worker_rules: CompiledRules | None = None
+
+
+def _init_worker(ruleset: RuleSet) -> None:
+    global _worker_rules
+    _worker_rules = CompiledRules(ruleset)
+
+
+def _work(item: tuple[DiscoveredFile, str]) -> FileResult:
+    assert _worker_rules is not None
+    return process_file(item[0], _worker_rules, item[1])
+
+
+def run(files: Sequence[DiscoveredFile], ruleset: RuleSet, jobs: int = 1) -> Iterator[FileResult]:
+    """Migrate every file, yielding results in the order of `files` whatever `jobs` is."""
+    items = [(file, display_path(file)) for file in files]
+    if jobs <= 1 or len(items) < 2:
+        rules = CompiledRules(ruleset)
+        for file, display in items:
+            yield process_file(file, rules, display)
+        return
+    chunk = max(1, min(16, len(items) // (jobs * 4)))
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ruleset,)) as pool:
+        yield from pool.map(_work, items, chunksize=chunk)
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+__all__ = ["Migration", "MigrationError", "migrate_source", "process_file", "run", "display_path", "Path"]

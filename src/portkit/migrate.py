@@ -1,0 +1,97 @@
+"""`portkit migrate`: discovery -> engine -> sink -> report, without any terminal concerns."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portkit import engine, gitstate, sinks
+from portkit.discovery import DiscoveredFile, discover
+from portkit.model import FileResult, RunProblem
+from portkit.report import Report
+from portkit.ruleset import RuleSet
+
+
+class Mode(str, enum.Enum):
+    IN_PLACE = "in-place"
+    DIFF = "diff"
+    OUTPUT = "output"
+    DRY_RUN = "dry-run"
+
+
+class DirtyFilesError(Exception):
+    """In-place mode would overwrite uncommitted work."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        shown = ", ".join(str(p) for p in paths[:5]) + (" …" if len(paths) > 5 else "")
+        super().__init__(
+            f"{len(paths)} file(s) to migrate have uncommitted changes ({shown}): "
+            "commit or stash them first, or pass --allow-dirty"
+        )
+
+
+@dataclass(frozen=True)
+class MigrateOptions:
+    paths: tuple[Path, ...]
+    ruleset: RuleSet
+    mode: Mode = Mode.IN_PLACE
+    output: Path | None = None
+    allow_dirty: bool = False
+    jobs: int = 1
+    exclude: tuple[str, ...] = ()
+    respect_gitignore: bool = True
+    target: str = "npu"
+
+
+@dataclass
+class MigrateRun:
+    report: Report
+    patch: str = ""  # for Mode.DIFF
+    written: list[Path] = field(default_factory=list)
+
+
+def rules_table(ruleset: RuleSet) -> dict[str, dict[str, str]]:
+    return {r.id: {"kind": r.kind, "safety": str(r.safety), "summary": r.summary} for r in ruleset.rules}
+
+
+def migrate(options: MigrateOptions) -> MigrateRun:
+    started = time.perf_counter()
+    if options.mode is Mode.OUTPUT:
+        assert options.output is not None and len(options.paths) == 1
+        sinks.check_output_target(options.paths[0], options.output)
+    found = discover(options.paths, exclude=options.exclude, respect_gitignore=options.respect_gitignore)
+    files: list[DiscoveredFile] = list(found.files)
+    results = list(engine.run(files, options.ruleset, options.jobs))
+    pairs = list(zip(files, results))
+    run = MigrateRun(report=_report(options, results, found.problems, started))
+    if options.mode is Mode.IN_PLACE:
+        changed = [file.path for file, result in pairs if result.new_text is not None]
+        if not options.allow_dirty:
+            dirty = gitstate.dirty_files(changed)
+            if dirty:
+                raise DirtyFilesError(dirty)
+        results = sinks.write_in_place(pairs)
+        run.written = changed
+    elif options.mode is Mode.DIFF:
+        run.patch = sinks.unified_diff(pairs)
+    elif options.mode is Mode.OUTPUT:
+        assert options.output is not None
+        results = sinks.write_copy(options.paths[0], options.output, pairs)
+    run.report = _report(options, results, found.problems, started)
+    return run
+
+
+def _report(options: MigrateOptions, results: Sequence[FileResult], problems: Sequence[object],
+            started: float) -> Report:
+    return Report(
+        command="migrate",
+        mode=options.mode.value,
+        target=options.target,
+        files=tuple(results),
+        problems=tuple(RunProblem(str(p.path), p.reason) for p in problems),  # type: ignore[attr-defined]
+        elapsed_seconds=time.perf_counter() - started,
+        rules=rules_table(options.ruleset),
+    )

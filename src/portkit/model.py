@@ -1,0 +1,84 @@
+"""The data every stage shares: what a rule did to a file, and what a run did to many.
+
+Everything here is a plain, immutable value so results can cross process boundaries
+(worker processes pickle them) and every output format can be a pure function of them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Safety(str, enum.Enum):
+    """How far a change can be trusted without a person looking at it (ruff's "fix safety")."""
+
+    SAFE = "safe"  # same behaviour on NPU; nothing to check
+    REVIEW = "review"  # mechanical and usually right, but worth a look in the diff
+    MANUAL = "manual"  # portkit does not change it; a person must
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where something is in the original file: 1-based lines, 1-based columns (as editors count)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True)
+class Change:
+    """One rewrite portkit made (or, for `check`, would make)."""
+
+    rule_id: str
+    message: str
+    safety: Safety
+    span: Span
+    old_text: str  # the original line(s) the change touches
+    new_text: str  # the same line(s) after migration
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something portkit does not rewrite and a person must port: the "manual item"."""
+
+    rule_id: str
+    message: str
+    safety: Safety
+    span: Span
+    line_text: str  # the original line, for reports and baselines
+
+
+class FileStatus(str, enum.Enum):
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What the pipeline made of one file. `new_text` is set only when the file changed."""
+
+    path: str  # as displayed and reported: relative to the root the file was found under
+    status: FileStatus
+    changes: tuple[Change, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None  # one line, for FAILED
+    new_text: str | None = field(default=None, compare=False, repr=False)
+    encoding: str = field(default="utf-8", compare=False, repr=False)  # to write new_text back
+
+
+@dataclass(frozen=True)
+class RunProblem:
+    """A path that could not even be looked at (broken symlink, unreadable folder)."""
+
+    path: str
+    reason: str

@@ -1,0 +1,195 @@
+"""The run report: one model of what a run did, and the formats rendered from it.
+
+Every output (terminal summary, JSON, and the review formats) is a pure function of `Report`,
+so their totals cannot disagree. The JSON form is versioned; docs/report-schema.md describes it
+and docs/report.schema.json is its JSON Schema.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from portkit import __version__
+from portkit.model import Change, FileResult, FileStatus, Finding, RunProblem, Safety, Span
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Report:
+    command: str  # "migrate" or "check"
+    mode: str  # migrate: "in-place" | "diff" | "output" | "dry-run"; check: "check"
+    target: str
+    files: tuple[FileResult, ...]
+    problems: tuple[RunProblem, ...] = ()
+    elapsed_seconds: float = 0.0
+    rules: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> kind, safety, summary
+    version: str = __version__
+
+    def count(self, status: FileStatus) -> int:
+        return sum(1 for f in self.files if f.status is status)
+
+    @property
+    def changes(self) -> list[tuple[FileResult, Change]]:
+        return [(f, c) for f in self.files for c in f.changes]
+
+    @property
+    def findings(self) -> list[tuple[FileResult, Finding]]:
+        return [(f, m) for f in self.files for m in f.findings]
+
+    @property
+    def changes_by_rule(self) -> dict[str, int]:
+        return dict(sorted(Counter(c.rule_id for _, c in self.changes).items()))
+
+    @property
+    def findings_by_rule(self) -> dict[str, int]:
+        return dict(sorted(Counter(m.rule_id for _, m in self.findings).items()))
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status is FileStatus.FAILED]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "files_scanned": len(self.files),
+            "files_changed": self.count(FileStatus.CHANGED),
+            "files_unchanged": self.count(FileStatus.UNCHANGED),
+            "files_failed": self.count(FileStatus.FAILED),
+            "problems": len(self.problems),
+            "changes": len(self.changes),
+            "manual_items": len(self.findings),
+            "changes_by_rule": self.changes_by_rule,
+            "manual_items_by_rule": self.findings_by_rule,
+            "changes_by_safety": dict(sorted(Counter(str(c.safety) for _, c in self.changes).items())),
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+        }
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def _span(span: Span) -> dict[str, int]:
+    return {"line": span.line, "column": span.column, "end_line": span.end_line, "end_column": span.end_column}
+
+
+def to_json_data(report: Report) -> dict[str, Any]:
+    """The versioned JSON document. Files with nothing to say (unchanged, no manual items) are
+    counted in the summary but not listed, so a 2,000-file run stays small."""
+    files = []
+    for result in report.files:
+        if result.status is FileStatus.UNCHANGED and not result.findings:
+            continue
+        files.append({
+            "path": result.path,
+            "status": str(result.status),
+            "error": result.error,
+            "changes": [
+                {"rule": c.rule_id, "message": c.message, "safety": str(c.safety), **_span(c.span),
+                 "old_text": c.old_text, "new_text": c.new_text}
+                for c in result.changes
+            ],
+            "manual_items": [
+                {"rule": m.rule_id, "message": m.message, "safety": str(m.safety), **_span(m.span),
+                 "line_text": m.line_text}
+                for m in result.findings
+            ],
+        })
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "portkit", "version": report.version},
+        "command": report.command,
+        "mode": report.mode,
+        "target": report.target,
+        "summary": report.summary(),
+        "rules": report.rules,
+        "files": files,
+        "problems": [{"path": p.path, "reason": p.reason} for p in report.problems],
+    }
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(to_json_data(report), indent=2, ensure_ascii=False) + "\n"
+
+
+class ReportFormatError(ValueError):
+    """A JSON report portkit cannot read back (wrong schema version, missing fields)."""
+
+
+def from_json_data(data: Any) -> Report:
+    """Read a JSON report back (for `portkit report`), checking its schema version."""
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ReportFormatError("not a portkit JSON report (no schema_version)")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ReportFormatError(
+            f"report schema version {data['schema_version']!r} is not supported (this portkit reads {SCHEMA_VERSION})"
+        )
+    try:
+        files = tuple(
+            FileResult(
+                path=f["path"], status=FileStatus(f["status"]), error=f.get("error"),
+                changes=tuple(Change(c["rule"], c["message"], Safety(c["safety"]), _read_span(c),
+                                     c["old_text"], c["new_text"]) for c in f["changes"]),
+                findings=tuple(Finding(m["rule"], m["message"], Safety(m["safety"]), _read_span(m),
+                                       m["line_text"]) for m in f["manual_items"]),
+            )
+            for f in data["files"]
+        )
+        summary = data["summary"]
+        unlisted = summary["files_scanned"] - len(files)
+        files += tuple(FileResult(f"<unchanged {i}>", FileStatus.UNCHANGED) for i in range(max(0, unlisted)))
+        return Report(
+            command=data["command"], mode=data["mode"], target=data["target"], files=files,
+            problems=tuple(RunProblem(p["path"], p["reason"]) for p in data["problems"]),
+            elapsed_seconds=summary["elapsed_seconds"], rules=data["rules"], version=data["tool"]["version"],
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ReportFormatError(f"malformed portkit report: {error!r}") from None
+
+
+def _read_span(item: dict[str, Any]) -> Span:
+    return Span(item["line"], item["column"], item["end_line"], item["end_column"])
+
+
+# --- terminal --------------------------------------------------------------------------------
+
+
+def _table(rows: Iterable[tuple[str, int]], indent: str = "  ") -> list[str]:
+    rows = list(rows)
+    if not rows:
+        return [f"{indent}(none)"]
+    width = max(len(name) for name, _ in rows)
+    return [f"{indent}{name.ljust(width)}  {count:>5}" for name, count in rows]
+
+
+def render_text(report: Report, *, list_manual_items: bool = True) -> str:
+    """The terminal summary. Colour is added by click only when the output is a terminal."""
+    s = report.summary()
+    verb = {"in-place": "changed", "diff": "would change", "output": "changed in the copy",
+            "dry-run": "would change"}.get(report.mode, "changed")
+    lines = [
+        click.style(f"portkit {report.command}", bold=True)
+        + f": {s['files_scanned']} files scanned, {s['files_changed']} {verb}, "
+        f"{s['files_unchanged']} unchanged, {s['files_failed']} failed ({s['elapsed_seconds']:.2f} s)",
+        "",
+        click.style(f"Changes by rule ({s['changes']}):", bold=True),
+        *_table(s["changes_by_rule"].items()),
+        "",
+        click.style(f"Manual items by rule ({s['manual_items']}):", bold=True),
+        *_table(s["manual_items_by_rule"].items()),
+    ]
+    if list_manual_items and report.findings:
+        lines += ["", click.style("Left for a person:", bold=True)]
+        for result, finding in report.findings:
+            where = f"{result.path}:{finding.span.line}:{finding.span.column}"
+            lines.append(f"  {where}: {click.style(finding.rule_id, fg='yellow')} {finding.message}")
+    if report.failed or report.problems:
+        lines += ["", click.style("Failed (left untouched):", bold=True, fg="red")]
+        lines += [f"  {f.path}: {f.error}" for f in report.failed]
+        lines += [f"  {p.path}: {p.reason}" for p in report.problems]
+    return "\n".join(lines) + "\n"

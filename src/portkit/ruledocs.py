@@ -1,0 +1,68 @@
+"""Rule documentation in ruff's shape: what it does, why, example, fix safety, source.
+
+The same text serves `portkit rules show ID` and docs/rules.md (generated; a test keeps it current).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from portkit.ruleset import Rule, RuleSet
+
+_SAFETY = {
+    "safe": "Safe: the NPU code behaves as the CUDA code did.",
+    "review": "Needs review: mechanical and usually right; read the diff.",
+    "manual": "Manual: portkit reports it and changes nothing.",
+}
+
+
+def _code(text: str) -> str:
+    return "```python\n" + textwrap.dedent(text).strip("\n") + "\n```"
+
+
+def render_rule(rule: Rule) -> str:
+    parts = [
+        f"## {rule.id}",
+        "",
+        f"Kind: `{rule.kind}` · Fix safety: `{rule.safety}` · Targets: {', '.join(sorted(rule.targets))}",
+        "",
+        "### What it does",
+        rule.summary,
+        "",
+        "### Why",
+        " ".join(rule.why.split()),
+    ]
+    example = next((e for e in rule.examples if e.after is not None), None)
+    if example is not None:
+        parts += ["", "### Example", _code(example.before), "", "Becomes:", _code(example.after or "")]
+    else:
+        flagged = next((e for e in rule.examples if e.findings), None)
+        if flagged is not None:
+            parts += ["", "### Example (reported)", _code(flagged.before)]
+    kept = next((e for e in rule.examples if e.after is None and not e.findings), None)
+    if kept is not None:
+        parts += ["", "Left unchanged:", _code(kept.before)]
+    parts += ["", "### Fix safety", _SAFETY[str(rule.safety)]]
+    if rule.source:
+        parts += ["", "### Source", rule.source]
+    return "\n".join(parts) + "\n"
+
+
+def render_reference(ruleset: RuleSet) -> str:
+    header = [
+        "# Rule reference",
+        "",
+        "Generated from `rules/*.toml` by `python -m portkit.ruledocs > docs/rules.md`;",
+        "a test fails when this file is out of date. `portkit rules show ID` prints one entry.",
+        "",
+        "| id | kind | fix safety | summary |",
+        "|---|---|---|---|",
+    ]
+    header += [f"| [{r.id}](#{r.id}) | {r.kind} | {r.safety} | {r.summary.replace('|', '/')} |" for r in ruleset.rules]
+    return "\n".join(header) + "\n\n" + "\n".join(render_rule(r) for r in ruleset.rules)
+
+
+if __name__ == "__main__":
+    from portkit.ruleset import load_rules
+
+    print(render_reference(load_rules()), end="")

@@ -1,0 +1,101 @@
+"""Where migrated text goes: back into the files, into a patch, or into a ported copy of the tree.
+
+Sinks only ever write text the engine verified; every write is atomic (sourcefile.atomic_write).
+A file that cannot be written is reported as failed and the others are still written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from portkit.discovery import DiscoveredFile, discover
+from portkit.model import FileResult, FileStatus
+from portkit.sourcefile import SourceError, atomic_write, encode_source, read_source
+
+
+def _write_failed(result: FileResult, error: Exception) -> FileResult:
+    reason = getattr(error, "strerror", None) or str(error)
+    return dataclasses.replace(result, status=FileStatus.FAILED, error=f"cannot write: {reason}",
+                               changes=(), new_text=None)
+
+
+def write_in_place(pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> list[FileResult]:
+    """Write every changed file back where it was found; returns the results, updated on failure."""
+    results = []
+    for file, result in pairs:
+        if result.status is FileStatus.CHANGED and result.new_text is not None:
+            try:
+                atomic_write(file.path, encode_source(result.new_text, result.encoding))
+            except (OSError, UnicodeEncodeError) as error:
+                result = _write_failed(result, error)
+        results.append(result)
+    return results
+
+
+def _diff_lines(text: str) -> list[str]:
+    """Lines for a patch: a last line without a newline gets git's marker so the patch applies."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines
+
+
+def unified_diff(pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> str:
+    """A patch that `git apply` and `patch -p1` take, with paths as reports show them."""
+    chunks: list[str] = []
+    for file, result in pairs:
+        if result.status is not FileStatus.CHANGED or result.new_text is None:
+            continue
+        try:
+            old = read_source(file.path).text
+        except SourceError:
+            continue
+        path = result.path.replace(os.sep, "/")
+        chunks.extend(difflib.unified_diff(
+            _diff_lines(old), _diff_lines(result.new_text), f"a/{path}", f"b/{path}"
+        ))
+    return "".join(chunks)
+
+
+class OutputError(ValueError):
+    """--output cannot be used as asked (the message is one line)."""
+
+
+def check_output_target(source: Path, output: Path) -> None:
+    source_root = source.resolve()
+    target = output.resolve()
+    if target == source_root or source_root in target.parents:
+        raise OutputError(f"{output}: the output folder must not be inside the source {source}")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputError(f"{output}: already exists and is not an empty folder")
+
+
+def write_copy(source: Path, output: Path, pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> list[FileResult]:
+    """A complete ported copy of `source` in `output`: every file (so the copy runs), migrated
+    where it changed. `source` itself is never written."""
+    migrated = {file.path.resolve(): (file, result) for file, result in pairs}
+    results = {id(result): result for _, result in pairs}
+    if source.is_file():
+        output.mkdir(parents=True, exist_ok=True)
+        everything = [DiscoveredFile(source, source.parent)]
+    else:
+        everything = list(discover([source], suffixes=None, respect_gitignore=False).files)
+    for file in everything:
+        destination = output / file.relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        entry = migrated.get(file.path.resolve())
+        if entry is not None and entry[1].status is FileStatus.CHANGED and entry[1].new_text is not None:
+            _, result = entry
+            try:
+                atomic_write(destination, encode_source(result.new_text, result.encoding))
+                shutil.copymode(file.path, destination)
+            except (OSError, UnicodeEncodeError) as error:
+                results[id(result)] = _write_failed(result, error)
+        else:
+            shutil.copy2(file.path, destination)
+    return [results[id(result)] for _, result in pairs]
