@@ -115,30 +115,42 @@ def _line(lines: Sequence[str], number: int) -> str:
 
 
 class _LineMap:
-    """Maps lines of the original text to the lines that replaced them."""
+    """Maps each line of the original text to the line(s) that now stand in its place."""
 
     def __init__(self, old: Sequence[str], new: Sequence[str]) -> None:
         self.old, self.new = old, new
-        self.blocks = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+        self.mapping: dict[int, list[int]] = {}
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+            if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+                for offset in range(i2 - i1):
+                    self.mapping[i1 + offset] = [j1 + offset]
+            elif tag == "replace":
+                self._align(range(i1, i2), range(j1, j2))
+
+    def _align(self, olds: range, news: range) -> None:
+        """Pair lines of an uneven block by similarity, in order (an import line was added,
+        or an import was split in two). New lines between two paired ones belong to the old
+        line before them; new lines before the first pair are insertions of their own."""
+        start = news.start
+        previous: int | None = None
+        for i in olds:
+            candidates = range(start, news.stop - (olds.stop - 1 - i))
+            best = max(candidates, key=lambda j: difflib.SequenceMatcher(None, self.old[i], self.new[j]).ratio())
+            if previous is not None:
+                self.mapping[previous].extend(range(start, best))
+            self.mapping[i] = [best]
+            previous, start = i, best + 1
+        if previous is not None:
+            self.mapping[previous].extend(range(start, news.stop))
 
     def texts(self, span: Span, event: Event) -> tuple[str, str]:
         """The original line(s) of a change and the line(s) that now stand in their place."""
         if event.inserted is not None:
             return "", event.inserted
-        first, last = span.line - 1, max(span.end_line, span.line) - 1
-        old = "\n".join(self.old[first : last + 1])
-        new: list[str] = []
-        for tag, i1, i2, j1, j2 in self.blocks:
-            overlaps = i1 <= last and first < i2 or (tag == "insert" and first < i1 <= last)
-            if not overlaps:
-                continue
-            if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
-                # same number of lines: line i became line j1 + (i - i1)
-                lo, hi = max(first, i1), min(last + 1, i2)
-                new.extend(self.new[j1 + lo - i1 : j1 + hi - i1])
-            else:
-                new.extend(self.new[j1:j2])
-        return old, "\n".join(new)
+        lines = range(span.line - 1, max(span.end_line, span.line))
+        old = "\n".join(self.old[i] for i in lines if i < len(self.old))
+        new = "\n".join(self.new[j] for i in lines for j in self.mapping.get(i, []))
+        return old, new
 
 
 def process_file(file: DiscoveredFile, rules: CompiledRules, display: str) -> FileResult:

@@ -1,0 +1,32 @@
+"""The bundled examples: portkit's output equals the reviewed ported/ versions, and is stable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portkit.engine import migrate_source
+from portkit.ruleset import load_rules
+from portkit.transform import CompiledRules
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ORIGINALS = sorted(EXAMPLES.glob("*/original/*.py"))
+RULES = CompiledRules(load_rules())
+
+
+def test_there_are_at_least_three_examples():
+    assert len(ORIGINALS) >= 3
+
+
+@pytest.mark.parametrize("original", ORIGINALS, ids=lambda p: p.parent.parent.name)
+def test_migration_matches_the_reviewed_port(original: Path):
+    reviewed = original.parent.parent / "ported" / original.name
+    migration = migrate_source(original.read_text(encoding="utf-8"), RULES)
+    assert migration.new_text == reviewed.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("original", ORIGINALS, ids=lambda p: p.parent.parent.name)
+def test_migrating_the_port_again_changes_nothing(original: Path):
+    reviewed = original.parent.parent / "ported" / original.name
+    assert migrate_source(reviewed.read_text(encoding="utf-8"), RULES).new_text is None
