@@ -11,12 +11,15 @@ from pathlib import Path
 
 import click
 
+from dataclasses import dataclass
+
 from portkit import __version__
+from portkit.config import Config, ConfigError, find_config, load_config
 from portkit.discovery import DiscoveryError
 from portkit.gitstate import GitStateError
 from portkit.migrate import DirtyFilesError, MigrateOptions, Mode, migrate
 from portkit.report import render_text, to_json
-from portkit.ruleset import RuleError, RuleSet, load_rules
+from portkit.ruleset import TARGETS, RuleError, RuleSet, load_rules
 from portkit.ruletest import check_rules
 from portkit.sinks import OutputError
 from portkit.sourcefile import atomic_write
@@ -34,21 +37,65 @@ class PortkitUsageError(click.ClickException):
 
 
 def _load(rule_dirs: Sequence[Path], select: Sequence[str] = (), ignore: Sequence[str] = (),
-          target: str = "npu") -> RuleSet:
+          target: str = "npu", extra_ids: Sequence[str] = ()) -> RuleSet:
     try:
         ruleset = load_rules(rule_dirs).for_target(target)
-        if select:
-            ruleset = ruleset.select(select)
-        if ignore:
-            ruleset.select(ignore)  # validates the ids
-            ruleset = RuleSet(tuple(r for r in ruleset.rules if r.id not in set(ignore)))
-        return ruleset
+        ruleset.expand([*select, *ignore], extra_ids)  # unknown ids and groups are an error
+        extra = set(extra_ids)
+        regular = [s for s in select if s not in extra]
+        if select and not regular:
+            return RuleSet(())  # only pseudo-rules (suppression hygiene) were selected
+        return ruleset.choose(regular, [i for i in ignore if i not in extra])
     except RuleError as error:
         raise PortkitUsageError(str(error)) from None
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """Command-line options merged over the project's configuration (the command line wins)."""
+
+    config: Config
+    ruleset: RuleSet
+    select: tuple[str, ...]
+    ignore: tuple[str, ...]
+    exclude: tuple[str, ...]
+    target: str
+
+
+def _settings(config_file: Path | None, no_config: bool, rule_dirs: Sequence[Path], select: Sequence[str],
+              ignore: Sequence[str], exclude: Sequence[str], target: str | None,
+              extra_ids: Sequence[str] = ()) -> _Settings:
+    try:
+        path = None if no_config else (config_file or find_config())
+        config = load_config(path)
+    except ConfigError as error:
+        raise PortkitUsageError(str(error)) from None
+    chosen_select = tuple(_split_ids(select)) or config.select
+    chosen_ignore = tuple(_split_ids(ignore)) or config.ignore
+    chosen_target = target or config.target or "npu"
+    if chosen_target not in TARGETS:
+        raise PortkitUsageError(f"{config.path}: unknown target '{chosen_target}'")
+    ruleset = _load([*config.rules, *rule_dirs], chosen_select, chosen_ignore, chosen_target, extra_ids)
+    return _Settings(config, ruleset, chosen_select, chosen_ignore, tuple(exclude) or config.exclude, chosen_target)
+
+
 def _split_ids(values: Sequence[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+config_options = [
+    click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+                 help="Read settings from this portkit.toml / pyproject.toml instead of the nearest one."),
+    click.option("--no-config", is_flag=True, help="Ignore portkit.toml and [tool.portkit]."),
+]
+
+
+def _with(options: list):  # type: ignore[no-untyped-def]
+    def decorate(function):  # type: ignore[no-untyped-def]
+        for option in reversed(options):
+            function = option(function)
+        return function
+    return decorate
 
 
 rules_option = click.option(
@@ -79,12 +126,14 @@ def main() -> None:
 @click.option("--no-ignore", is_flag=True, help="Do not honour .gitignore files.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
-@click.option("--target", type=click.Choice(["npu"]), default="npu", show_default=True,
-              help="What to port to: the explicit torch.npu API.")
+@click.option("--target", type=click.Choice(["npu"]), default=None,
+              help="What to port to: the explicit torch.npu API (default).")
+@_with(config_options)
 def migrate_command(
     paths: tuple[Path, ...], as_diff: bool, output: Path | None, dry_run: bool, allow_dirty: bool,
     reports: tuple[Path, ...], rule_dirs: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
-    exclude: tuple[str, ...], no_ignore: bool, jobs: int | None, target: str,
+    exclude: tuple[str, ...], no_ignore: bool, jobs: int | None, target: str | None,
+    config_file: Path | None, no_config: bool,
 ) -> None:
     """Rewrite the Python files under PATHS for Ascend NPUs (in place by default)."""
     from portkit.engine import default_jobs
@@ -98,10 +147,11 @@ def migrate_command(
         if report.suffix.lower() != ".json":
             raise PortkitUsageError(f"{report}: unknown report format (use a .json file name)")
     mode = Mode.DIFF if as_diff else Mode.OUTPUT if output else Mode.DRY_RUN if dry_run else Mode.IN_PLACE
+    settings = _settings(config_file, no_config, rule_dirs, select, ignore, exclude, target)
     options = MigrateOptions(
-        paths=paths, ruleset=_load(rule_dirs, _split_ids(select), _split_ids(ignore), target), mode=mode,
-        output=output, allow_dirty=allow_dirty, jobs=jobs or default_jobs(), exclude=exclude,
-        respect_gitignore=not no_ignore, target=target,
+        paths=paths, ruleset=settings.ruleset, mode=mode, output=output, allow_dirty=allow_dirty,
+        jobs=jobs or default_jobs(), exclude=settings.exclude, respect_gitignore=not no_ignore,
+        target=settings.target,
     )
     try:
         run = migrate(options)
@@ -161,3 +211,66 @@ def rules_test(directory: Path) -> None:
     examples = sum(len(r.examples) for r in user.rules)
     click.echo(f"{len(user.rules)} rule(s), {examples} example(s): {len(failures)} failed")
     sys.exit(EXIT_FAILED if failures else EXIT_OK)
+
+
+@main.command(name="check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--output-format", "-o", "output_format", default="text", show_default=True,
+              type=click.Choice(["text", "json", "sarif", "github", "junit"]), help="How to print findings.")
+@click.option("--output-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the findings to this file instead of standard output.")
+@rules_option
+@click.option("--select", multiple=True,
+              help="Only these rule ids or groups (a rule file's name, `fixable`, `manual`, `ALL`).")
+@click.option("--ignore", multiple=True, help="Not these rule ids or groups.")
+@click.option("--severity", type=click.Choice(["fixable", "manual"]), default="fixable", show_default=True,
+              help="Threshold: `manual` reports only what needs a person; `fixable` reports everything.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings or unreadable files.")
+@click.option("--baseline", "baseline_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Fail only on findings that this baseline file does not record.")
+@click.option("--write-baseline", type=click.Path(path_type=Path, dir_okay=False),
+              help="Record today's findings in this file (and exit 0).")
+@click.option("--exclude", multiple=True, help="Skip paths matching this gitignore-style glob. Repeatable.")
+@click.option("--no-ignore", is_flag=True, help="Do not honour .gitignore files.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("--target", type=click.Choice(["npu"]), default=None, help="What the code should be ported to.")
+@_with(config_options)
+def check_command(
+    paths: tuple[Path, ...], output_format: str, output_file: Path | None, rule_dirs: tuple[Path, ...],
+    select: tuple[str, ...], ignore: tuple[str, ...], severity: str, exit_zero: bool,
+    baseline_file: Path | None, write_baseline: Path | None, exclude: tuple[str, ...], no_ignore: bool,
+    jobs: int | None, target: str | None, config_file: Path | None, no_config: bool,
+) -> None:
+    """Report unported CUDA usage under PATHS (default: .); exit 1 while any remains."""
+    from portkit import baseline as baselines
+    from portkit.check import CheckOptions, Level, check, exit_code
+    from portkit.engine import default_jobs
+    from portkit.formats import render
+    from portkit.suppressions import META_RULES
+
+    settings = _settings(config_file, no_config, rule_dirs, select, ignore, exclude, target, list(META_RULES))
+    baseline = baseline_file or settings.config.baseline
+    # suppression hygiene follows --select/--ignore like any rule
+    meta_rules = set(META_RULES) if not settings.select or "ALL" in settings.select else set(settings.select)
+    meta_rules = (meta_rules & set(META_RULES)) - set(settings.ignore)
+    options = CheckOptions(
+        paths=paths or (Path("."),), ruleset=settings.ruleset, config=settings.config,
+        jobs=jobs or default_jobs(), exclude=settings.exclude, respect_gitignore=not no_ignore,
+        min_level=Level(severity), baseline=None if write_baseline else baseline,
+        meta_rules=frozenset(meta_rules),
+    )
+    try:
+        run = check(options)
+    except (DiscoveryError, baselines.BaselineError) as error:
+        raise PortkitUsageError(str(error)) from None
+    if write_baseline is not None:
+        atomic_write(write_baseline, baselines.dumps(run.all_keys).encode("utf-8"))
+        click.echo(f"portkit: recorded {len(run.all_keys)} finding(s) in {write_baseline}", err=True)
+        sys.exit(EXIT_OK if exit_zero or not run.errors else EXIT_USAGE)
+    text = render(run, output_format)
+    if output_file is not None:
+        atomic_write(output_file, text.encode("utf-8"))
+    else:
+        click.echo(text, nl=False)
+    sys.exit(exit_code(run, exit_zero))
+

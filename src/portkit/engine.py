@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -22,6 +21,7 @@ from portkit.discovery import DiscoveredFile
 from portkit.model import Change, FileResult, FileStatus, Finding, Span
 from portkit.ruleset import RuleSet
 from portkit.sourcefile import SourceError, read_source
+from portkit.suppressions import apply_suppressions, find_suppressions
 from portkit.transform import CompiledRules, Event, transform
 
 
@@ -61,16 +61,20 @@ def _looks_like_python2(error: SyntaxError) -> bool:
     return "print" in (error.msg or "") or "exec" in (error.msg or "")
 
 
-def migrate_source(text: str, rules: CompiledRules, *, verify: bool = True) -> Migration:
-    """Migrate one file's text. Raises MigrationError if it cannot be parsed or verified."""
+def migrate_source(text: str, rules: CompiledRules, *, render: bool = True) -> Migration:
+    """Migrate one file's text. Raises MigrationError if it cannot be parsed or verified.
+
+    With `render` false (what `check` needs) the new text is neither generated nor verified,
+    and changes carry only their original line.
+    """
     if not rules.may_need_work(text):
         return Migration(None, (), ())
     module = parse(text)
     outcome = transform(module, rules)
     if not outcome.events:
         return Migration(None, (), ())
-    new_text = outcome.module.code if outcome.changed else None
-    if new_text is not None and verify:
+    new_text = outcome.module.code if outcome.changed and render else None
+    if new_text is not None:
         _verify(new_text, rules)
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     old_lines = text.splitlines()
@@ -153,17 +157,26 @@ class _LineMap:
         return old, new
 
 
-def process_file(file: DiscoveredFile, rules: CompiledRules, display: str) -> FileResult:
+def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool = False) -> FileResult:
+    """One file through the pipeline. For `check`, nothing is rendered and inline
+    suppressions are applied (migrate converts suppressed lines all the same)."""
     try:
         source = read_source(file.path)
-        migration = migrate_source(source.text, rules)
+        migration = migrate_source(source.text, rules, render=not check)
     except SourceError as error:
         return FileResult(display, FileStatus.FAILED, error=error.reason)
     except MigrationError as error:
         return FileResult(display, FileStatus.FAILED, error=str(error))
-    status = FileStatus.CHANGED if migration.new_text is not None else FileStatus.UNCHANGED
-    return FileResult(display, status, migration.changes, migration.findings,
-                      new_text=migration.new_text, encoding=source.encoding)
+    changes, findings = migration.changes, migration.findings
+    if check:
+        suppressions = find_suppressions(source.text)
+        if suppressions:
+            changes, findings = apply_suppressions(
+                suppressions, changes, findings, rules.ruleset.ids, source.text.splitlines())
+        status = FileStatus.CHANGED if changes else FileStatus.UNCHANGED
+    else:
+        status = FileStatus.CHANGED if migration.new_text is not None else FileStatus.UNCHANGED
+    return FileResult(display, status, changes, findings, new_text=migration.new_text, encoding=source.encoding)
 
 
 def display_path(file: DiscoveredFile) -> str:
@@ -182,18 +195,18 @@ def _init_worker(ruleset: RuleSet) -> None:
     _worker_rules = CompiledRules(ruleset)
 
 
-def _work(item: tuple[DiscoveredFile, str]) -> FileResult:
+def _work(item: tuple[DiscoveredFile, str, bool]) -> FileResult:
     assert _worker_rules is not None
-    return process_file(item[0], _worker_rules, item[1])
+    return process_file(item[0], _worker_rules, item[1], item[2])
 
 
-def run(files: Sequence[DiscoveredFile], ruleset: RuleSet, jobs: int = 1) -> Iterator[FileResult]:
-    """Migrate every file, yielding results in the order of `files` whatever `jobs` is."""
-    items = [(file, display_path(file)) for file in files]
+def run(files: Sequence[DiscoveredFile], ruleset: RuleSet, jobs: int = 1, *, check: bool = False) -> Iterator[FileResult]:
+    """Process every file, yielding results in the order of `files` whatever `jobs` is."""
+    items = [(file, display_path(file), check) for file in files]
     if jobs <= 1 or len(items) < 2:
         rules = CompiledRules(ruleset)
-        for file, display in items:
-            yield process_file(file, rules, display)
+        for file, display, _ in items:
+            yield process_file(file, rules, display, check)
         return
     chunk = max(1, min(16, len(items) // (jobs * 4)))
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ruleset,)) as pool:
@@ -204,4 +217,3 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-__all__ = ["Migration", "MigrationError", "migrate_source", "process_file", "run", "display_path", "Path"]

@@ -126,6 +126,11 @@ class Rule:
     needs_import: bool  # a change by this rule makes the file need `import torch_npu`
     origin: str  # the rule file, for error messages
 
+    @property
+    def group(self) -> str:
+        """The rule file's name without .toml: `--select amp` picks every rule in amp.toml."""
+        return Path(self.origin).stem
+
 
 # --- parsing ---------------------------------------------------------------------------------
 
@@ -399,6 +404,32 @@ class RuleSet:
         if unknown := sorted(wanted - set(self.ids)):
             raise RuleError(f"unknown rule id '{unknown[0]}' (see `portkit rules`)")
         return RuleSet(tuple(rule for rule in self.rules if rule.id in wanted))
+
+    def expand(self, selectors: Iterable[str], extra_ids: Iterable[str] = ()) -> set[str]:
+        """Rule ids named by selectors: an id, a group (the rule file's name, like `amp` or
+        `third-party`), `fixable` / `manual`, or `ALL`. Unknown selectors are an error."""
+        extra = set(extra_ids)
+        chosen: set[str] = set()
+        for selector in selectors:
+            matched = {
+                rule.id for rule in self.rules
+                if selector in (rule.id, rule.group, "ALL")
+                or (selector == "fixable" and rule.kind not in ("report", "ensure-import"))
+                or (selector == "manual" and rule.kind == "report")
+            }
+            if selector in extra:
+                matched.add(selector)
+            if not matched:
+                raise RuleError(f"unknown rule id or group '{selector}' (see `portkit rules`)")
+            chosen |= matched
+        return chosen
+
+    def choose(self, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> RuleSet:
+        """The rules left after --select (default: all) and --ignore."""
+        select, ignore = list(select), list(ignore)
+        keep = self.expand(select) if select else set(self.ids)
+        keep -= self.expand(ignore)
+        return RuleSet(tuple(rule for rule in self.rules if rule.id in keep))
 
     def for_target(self, target: str) -> RuleSet:
         return RuleSet(tuple(rule for rule in self.rules if target in rule.targets))

@@ -1,0 +1,147 @@
+"""`portkit check`: the CI gate. Same engine and rules as migrate; the sink is a list of findings.
+
+A diagnostic is either fixable (a change `portkit migrate` would make) or manual (an item a
+person must port). Inline suppressions, per-file ignores and a baseline filter them;
+output formats (formats.py) render the resulting `CheckRun`.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portkit import baseline as baselines
+from portkit import engine
+from portkit.config import Config
+from portkit.discovery import DiscoveredFile, discover
+from portkit.model import FileResult, FileStatus, Safety, Span
+from portkit.ruleset import RuleSet
+from portkit.suppressions import META_RULES
+
+
+class Level(str, enum.Enum):
+    """How a diagnostic is acted on: migrate fixes it, or a person must."""
+
+    FIXABLE = "fixable"
+    MANUAL = "manual"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    path: str
+    span: Span
+    rule_id: str
+    message: str
+    level: Level
+    safety: Safety
+    line_text: str
+
+    @property
+    def fixable(self) -> bool:
+        return self.level is Level.FIXABLE
+
+    def baseline_key(self) -> baselines.Key:
+        return baselines.key(self.path, self.rule_id, self.line_text)
+
+
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    paths: tuple[Path, ...]
+    ruleset: RuleSet
+    config: Config = field(default_factory=Config)
+    jobs: int = 1
+    exclude: tuple[str, ...] = ()
+    respect_gitignore: bool = True
+    min_level: Level = Level.FIXABLE
+    baseline: Path | None = None
+    meta_rules: frozenset[str] = frozenset(META_RULES)  # suppression hygiene findings to report
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    diagnostics: tuple[Diagnostic, ...]
+    errors: tuple[FileError, ...]
+    files_checked: int
+    baselined: int  # findings hidden because the baseline has them
+    elapsed_seconds: float
+    ruleset: RuleSet
+    all_keys: tuple[baselines.Key, ...] = ()  # every finding before the baseline: --write-baseline
+
+    @property
+    def by_rule(self) -> dict[str, int]:
+        return dict(sorted(Counter(d.rule_id for d in self.diagnostics).items()))
+
+    @property
+    def fixable(self) -> int:
+        return sum(1 for d in self.diagnostics if d.fixable)
+
+
+def _diagnostics(file: DiscoveredFile, result: FileResult, config: Config, min_level: Level,
+                 meta_rules: frozenset[str]) -> list[Diagnostic]:
+    ignored = config.ignored_rules(file.path)
+    found = [
+        Diagnostic(result.path, c.span, c.rule_id, c.message, Level.FIXABLE, c.safety,
+                   c.old_text.splitlines()[0] if c.old_text else c.new_text)
+        for c in result.changes
+        if min_level is Level.FIXABLE
+    ]
+    found += [
+        Diagnostic(result.path, m.span, m.rule_id, m.message, Level.MANUAL, m.safety, m.line_text)
+        for m in result.findings
+    ]
+    return [d for d in found if d.rule_id not in ignored and (d.rule_id not in META_RULES or d.rule_id in meta_rules)]
+
+
+def check(options: CheckOptions) -> CheckRun:
+    started = time.perf_counter()
+    config = options.config
+    found = discover(options.paths, exclude=options.exclude + config.exclude,
+                     respect_gitignore=options.respect_gitignore)
+    files = [f for f in found.files if config.included(f.path)]
+    diagnostics: list[Diagnostic] = []
+    errors = [FileError(str(p.path), p.reason) for p in found.problems]
+    for file, result in zip(files, engine.run(files, options.ruleset, options.jobs, check=True)):
+        if result.status is FileStatus.FAILED:
+            errors.append(FileError(result.path, result.error or "failed"))
+            continue
+        diagnostics.extend(_diagnostics(file, result, config, options.min_level, options.meta_rules))
+    diagnostics.sort(key=lambda d: (d.path, d.span.line, d.span.column, d.rule_id))
+    all_keys = tuple(d.baseline_key() for d in diagnostics)
+    baselined = 0
+    if options.baseline is not None:
+        known = baselines.load(options.baseline)
+        fresh = []
+        for diagnostic in diagnostics:
+            k = diagnostic.baseline_key()
+            if known[k] > 0:
+                known[k] -= 1
+                baselined += 1
+            else:
+                fresh.append(diagnostic)
+        diagnostics = fresh
+    return CheckRun(tuple(diagnostics), tuple(errors), len(files), baselined,
+                    time.perf_counter() - started, options.ruleset, all_keys)
+
+
+def exit_code(run: CheckRun, exit_zero: bool = False) -> int:
+    """As ruff: 0 nothing found, 1 findings, 2 a file could not be read or parsed."""
+    if exit_zero:
+        return 0
+    if run.errors:
+        return 2
+    return 1 if run.diagnostics else 0
+
+
+__all__ = ["CheckOptions", "CheckRun", "Diagnostic", "FileError", "Level", "check", "exit_code"]
