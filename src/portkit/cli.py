@@ -158,8 +158,9 @@ def migrate_command(
     except (DiscoveryError, OutputError, DirtyFilesError, GitStateError) as error:
         raise PortkitUsageError(str(error)) from None
     if mode is Mode.DIFF:
-        sys.stdout.write(run.patch)
         sys.stdout.flush()
+        sys.stdout.buffer.write(run.patch)
+        sys.stdout.buffer.flush()
     for report in reports:
         atomic_write(report, to_json(run.report).encode("utf-8"))
     # with --diff the patch owns stdout; the summary goes to stderr so `> fix.patch` stays clean

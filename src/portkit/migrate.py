@@ -49,7 +49,7 @@ class MigrateOptions:
 @dataclass
 class MigrateRun:
     report: Report
-    patch: str = ""  # for Mode.DIFF
+    patch: bytes = b""  # for Mode.DIFF, in each file's own encoding
     written: list[Path] = field(default_factory=list)
 
 

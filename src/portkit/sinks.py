@@ -37,29 +37,39 @@ def write_in_place(pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> list[F
     return results
 
 
-def _diff_lines(text: str) -> list[str]:
+def _diff_lines(text: str, bom: bool) -> list[str]:
     """Lines for a patch: a last line without a newline gets git's marker so the patch applies."""
     lines = text.splitlines(keepends=True)
+    if bom and lines:
+        lines[0] = "\ufeff" + lines[0]
     if lines and not lines[-1].endswith(("\n", "\r")):
         lines[-1] += "\n\\ No newline at end of file\n"
     return lines
 
 
-def unified_diff(pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> str:
-    """A patch that `git apply` and `patch -p1` take, with paths as reports show them."""
-    chunks: list[str] = []
+def unified_diff(pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> bytes:
+    """A patch that `git apply` and `patch -p1` take, with paths as reports show them.
+
+    Patches compare bytes, so each file's hunks are encoded in that file's own encoding
+    (a BOM stays on its first line); headers are UTF-8.
+    """
+    chunks: list[bytes] = []
     for file, result in pairs:
         if result.status is not FileStatus.CHANGED or result.new_text is None:
             continue
         try:
-            old = read_source(file.path).text
+            old = read_source(file.path)
         except SourceError:
             continue
+        bom = old.encoding == "utf-8-sig"
+        codec = "utf-8" if bom else old.encoding
         path = result.path.replace(os.sep, "/")
-        chunks.extend(difflib.unified_diff(
-            _diff_lines(old), _diff_lines(result.new_text), f"a/{path}", f"b/{path}"
-        ))
-    return "".join(chunks)
+        lines = difflib.unified_diff(
+            _diff_lines(old.text, bom), _diff_lines(result.new_text, bom), f"a/{path}", f"b/{path}"
+        )
+        for number, line in enumerate(lines):
+            chunks.append(line.encode("utf-8" if number < 2 else codec, errors="surrogateescape"))
+    return b"".join(chunks)
 
 
 class OutputError(ValueError):

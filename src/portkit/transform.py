@@ -491,6 +491,10 @@ class Migrator(cst.CSTTransformer):
         for k in range(len(chain.parts), 0, -1):
             prefix = ".".join(names[: head_parts + k - 1])
             rename = self.rules.renames.get(prefix)
+            if rename is None and k == len(chain.parts) and k > 1:
+                # the module itself used as an object (`hasattr(torch.cuda, "x")`, `return
+                # torch.cuda.amp`) becomes its twin; `torch.cuda.unknown` never does
+                rename = self.rules.module_twins.get(prefix)
             if rename is None:
                 continue
             new_node = self._renamed_prefix(chain, k, rename.new)

@@ -1,0 +1,89 @@
+"""Shared helpers for the end-to-end tests: copies of the examples, the CLI, git.
+
+Nothing here is autouse: tests that do not ask for a fixture are not affected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from portkit.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "original").is_dir())
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,  # keep the user's hooks, signing and excludesFile out
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+Cli = Callable[..., Result]
+
+
+def example_tree(dest: Path, which: str = "original") -> Path:
+    """dest/<example>/... holding every example's `original` (or `ported`) files."""
+    for name in EXAMPLE_NAMES:
+        shutil.copytree(EXAMPLES / name / which, dest / name)
+    return dest
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every regular file under `root` (outside .git): relative POSIX path -> content."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.is_symlink() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def write(path: Path, data: bytes | str, mode: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    if mode is not None:
+        path.chmod(mode)
+    return path
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          env={**os.environ, **GIT_ENV})
+    return done.stdout
+
+
+def run_portkit(*args: object, cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[bytes]:
+    """portkit in a real process (`python -m portkit`), output kept as bytes."""
+    command = [*prefix, sys.executable, "-m", "portkit", *map(str, args)]
+    return subprocess.run(command, cwd=cwd, capture_output=True, check=False, timeout=120)
+
+
+def invoke_cli(*args: object, cwd: Path) -> Result:
+    """The click CLI in-process, run from `cwd` (report paths are relative to it)."""
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    finally:
+        os.chdir(before)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """invoke_cli from `tmp_path` unless `cwd=` says otherwise."""
+
+    def invoke(*args: object, cwd: Path | None = None) -> Result:
+        return invoke_cli(*args, cwd=cwd or tmp_path)
+
+    return invoke

@@ -1,0 +1,137 @@
+"""The JSON report: real reports validate against docs/report.schema.json, their counts add up,
+and they read back (from_json_data) into the same document."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from conftest import EXAMPLE_NAMES, EXAMPLES, REPO, Cli, example_tree, invoke_cli, write
+from portkit.report import SCHEMA_VERSION, ReportFormatError, from_json_data, to_json_data
+
+SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text(encoding="utf-8"))
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def broken_tree(root: Path) -> Path:
+    """A tree with every kind of file a report lists (or only counts)."""
+    write(root / "good.py", "import torch\nx = torch.cuda.is_available()\n")
+    write(root / "syntax.py", "import torch\ndef f(:\n    torch.cuda.synchronize()\n")
+    write(root / "binary.py", b"import torch\0\1\2 cuda")
+    write(root / "manual_only.py", "import torch\ntorch.backends.cudnn.benchmark = True\n")
+    write(root / "plain.py", "x = 1\n")
+    os.symlink("missing.py", root / "link.py")
+    return root
+
+
+SCENARIOS = {
+    **{f"{name}-in-place": (lambda root, name=name: shutil.copytree(EXAMPLES / name / "original", root), ())
+       for name in EXAMPLE_NAMES},
+    "examples-diff": (example_tree, ("--diff",)),
+    "examples-dry-run": (example_tree, ("--dry-run",)),
+    "examples-output": (example_tree, ("--output", "out")),
+    "broken-tree": (broken_tree, ()),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SCENARIOS))
+def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One real report per scenario, made once and shared by the checks below (read-only)."""
+    make, options = SCENARIOS[request.param]
+    where = tmp_path_factory.mktemp(request.param)
+    make(where / "src")
+    result = invoke_cli("migrate", "src", "-j", "1", "--report", "report.json", *options, cwd=where)
+    assert result.exit_code in (0, 1), result.output
+    return json.loads((where / "report.json").read_text(encoding="utf-8"))
+
+
+def test_schema_is_valid_draft_2020_12() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_real_reports_validate(report: dict[str, Any]) -> None:
+    errors = sorted(VALIDATOR.iter_errors(report), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
+
+
+def test_counts_add_up(report: dict[str, Any]) -> None:
+    summary, files = report["summary"], report["files"]
+    changes = [c for f in files for c in f["changes"]]
+    manual = [m for f in files for m in f["manual_items"]]
+    assert summary["changes"] == len(changes) == sum(summary["changes_by_rule"].values())
+    assert summary["manual_items"] == len(manual) == sum(summary["manual_items_by_rule"].values())
+    assert summary["changes_by_rule"] == dict(Counter(c["rule"] for c in changes))
+    assert summary["manual_items_by_rule"] == dict(Counter(m["rule"] for m in manual))
+    assert summary["changes_by_safety"] == dict(Counter(c["safety"] for c in changes))
+    assert summary["files_scanned"] == summary["files_changed"] + summary["files_unchanged"] + summary["files_failed"]
+    statuses = Counter(f["status"] for f in files)
+    # changed and failed files are always listed; unchanged ones only with manual items
+    assert statuses["changed"] == summary["files_changed"]
+    assert statuses["failed"] == summary["files_failed"]
+    assert statuses["unchanged"] <= summary["files_unchanged"]
+    assert summary["problems"] == len(report["problems"])
+    assert {item["rule"] for item in changes + manual} <= set(report["rules"])
+    assert len({f["path"] for f in files}) == len(files)
+
+
+def test_round_trip(report: dict[str, Any]) -> None:
+    assert to_json_data(from_json_data(copy.deepcopy(report))) == report
+
+
+def test_broken_tree_report_lists_what_it_should(cli: Cli, tmp_path: Path) -> None:
+    broken_tree(tmp_path / "src")
+    assert cli("migrate", "src", "-j", "1", "--report", "r.json").exit_code == 1
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    listed = {f["path"]: f["status"] for f in data["files"]}
+    assert listed == {"src/good.py": "changed", "src/syntax.py": "failed", "src/binary.py": "failed",
+                      "src/manual_only.py": "unchanged"}
+    assert data["summary"]["files_unchanged"] == 2  # plain.py is counted, not listed
+    assert data["problems"] == [{"path": "src/link.py", "reason": "broken symlink"}]
+
+
+@pytest.mark.parametrize("mutate", [
+    pytest.param(lambda d: d["files"][0].update(extra=1), id="extra-file-field"),
+    pytest.param(lambda d: d["files"][0].update(status="skipped"), id="unknown-status"),
+    pytest.param(lambda d: d["files"][0]["changes"][0].update(safety="risky"), id="unknown-safety"),
+    pytest.param(lambda d: d.update(mode="inplace"), id="unknown-mode"),
+    pytest.param(lambda d: d["summary"].pop("changes"), id="missing-summary-count"),
+    pytest.param(lambda d: d["files"][0].update(error="boom"), id="error-on-changed-file"),
+])
+def test_schema_is_strict(cli: Cli, tmp_path: Path, mutate: Any) -> None:
+    shutil.copytree(EXAMPLES / "mnist" / "original", tmp_path / "src")
+    cli("migrate", "src", "--dry-run", "--report", "r.json")
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    VALIDATOR.validate(data)
+    mutate(data)
+    assert not VALIDATOR.is_valid(data)
+
+
+def test_refuses_other_schema_versions(cli: Cli, tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES / "mnist" / "original", tmp_path / "src")
+    cli("migrate", "src", "--dry-run", "--report", "r.json")
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert data["schema_version"] == SCHEMA_VERSION == 1
+    data["schema_version"] = 2
+    with pytest.raises(ReportFormatError, match="schema version 2"):
+        from_json_data(data)
+
+
+@pytest.mark.parametrize("data", [
+    {"files": [], "summary": {}},
+    [],
+    "report",
+    None,
+    {"schema_version": 1, "files": "nope"},
+], ids=["no-version", "list", "string", "null", "version-1-malformed"])
+def test_refuses_what_is_not_a_report(data: Any) -> None:
+    with pytest.raises(ReportFormatError):
+        from_json_data(data)
