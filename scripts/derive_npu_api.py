@@ -30,6 +30,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 import zipfile
 from collections.abc import Iterator
 from functools import cache
@@ -55,7 +56,9 @@ class Wheel:
 
     @cache
     def tree(self, member: str) -> ast.Module:
-        return ast.parse(self.text(member), filename=member)
+        with warnings.catch_warnings():  # invalid escapes etc. in the wheel's sources are not our business
+            warnings.simplefilter("ignore")
+            return ast.parse(self.text(member), filename=member)
 
     def module_file(self, dotted: str) -> str | None:
         """'torch_npu/npu/amp' -> its __init__.py or .py member, if present."""
@@ -124,9 +127,9 @@ def npu_bindings(wheel: Wheel) -> dict[str, str]:
                 extra.setdefault(lazy, f"lazy, via __getattr__ in {init}")
     # submodules imported (anywhere, also inside functions) by the package's init machinery
     for member in ["torch_npu/__init__.py", *wheel.sources("torch_npu/_init/")]:
-        for node in ast.walk(wheel.tree(member)):
-            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+        for found in ast.walk(wheel.tree(member)):
+            mods = [a.name for a in found.names] if isinstance(found, ast.Import) else (
+                [found.module] if isinstance(found, ast.ImportFrom) and found.module else [])
             for mod in mods:
                 parts = mod.split(".")
                 if parts[:2] == ["torch_npu", "npu"] and len(parts) > 2 and not parts[2].startswith("_"):
@@ -199,14 +202,14 @@ def mstx_functions(wheel: Wheel) -> dict[str, dict[str, list[str]]]:
 
 def find_calls(wheel: Wheel, attr: str, prefix: str = "torch_npu/") -> list[tuple[str, int, list[Any], dict[str, Any]]]:
     """Calls to `<anything>.attr(...)` under prefix: (member, line, constant args, constant kwargs)."""
-    hits = []
+    hits: list[tuple[str, int, list[Any], dict[str, Any]]] = []
     for member in wheel.sources(prefix):
         if attr not in wheel.text(member):
             continue
         for node in ast.walk(wheel.tree(member)):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == attr:
                 args = [a.value for a in node.args if isinstance(a, ast.Constant)]
-                kwargs = {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
+                kwargs = {k.arg: k.value.value for k in node.keywords if k.arg and isinstance(k.value, ast.Constant)}
                 hits.append((member, node.lineno, args, kwargs))
     return hits
 
@@ -295,7 +298,8 @@ def probe_torch(backend: str, flags: dict[str, Any], distributed: list[str]) -> 
     request = json.dumps({"backend": backend, "flags": flags, "distributed": distributed})
     done = subprocess.run([sys.executable, "-c", TORCH_PROBE, request], env=env, cwd=REPO,
                           capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.splitlines()[-1])
+    facts: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return facts
 
 
 def wheel_version(wheel: Wheel) -> tuple[str, str]:

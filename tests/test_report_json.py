@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -64,6 +65,10 @@ def test_real_reports_validate(report: dict[str, Any]) -> None:
 
 
 def test_counts_add_up(report: dict[str, Any]) -> None:
+    assert_counts_add_up(report)
+
+
+def assert_counts_add_up(report: dict[str, Any]) -> None:
     summary, files = report["summary"], report["files"]
     changes = [c for f in files for c in f["changes"]]
     manual = [m for f in files for m in f["manual_items"]]
@@ -81,6 +86,24 @@ def test_counts_add_up(report: dict[str, Any]) -> None:
     assert summary["problems"] == len(report["problems"])
     assert {item["rule"] for item in changes + manual} <= set(report["rules"])
     assert len({f["path"] for f in files}) == len(files)
+
+
+def test_documented_example_is_a_real_report(cli: Cli, tmp_path: Path) -> None:
+    text = (REPO / "docs" / "report-schema.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) == 1
+    documented = json.loads(blocks[0])
+    VALIDATOR.validate(documented)
+    assert_counts_add_up(documented)
+    command = re.search(r"```sh\n(portkit migrate .*)\n```", text)
+    assert command, "the example's command line is not in the document"
+    shutil.copytree(EXAMPLES / "mnist" / "original", tmp_path / "mnist")
+    cli(*command.group(1).split()[1:])
+    fresh = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    for report in (documented, fresh):
+        report["summary"].pop("elapsed_seconds")
+    assert documented["summary"] == fresh["summary"]
+    assert [(f["path"], f["status"]) for f in documented["files"]] == [(f["path"], f["status"]) for f in fresh["files"]]
 
 
 def test_round_trip(report: dict[str, Any]) -> None:
@@ -115,13 +138,16 @@ def test_schema_is_strict(cli: Cli, tmp_path: Path, mutate: Any) -> None:
     assert not VALIDATOR.is_valid(data)
 
 
-def test_refuses_other_schema_versions(cli: Cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [2, 0, "1", True, None], ids=["2", "0", "string", "true", "null"])
+def test_refuses_other_schema_versions(cli: Cli, tmp_path: Path, version: Any) -> None:
     shutil.copytree(EXAMPLES / "mnist" / "original", tmp_path / "src")
     cli("migrate", "src", "--dry-run", "--report", "r.json")
     data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert data["schema_version"] == SCHEMA_VERSION == 1
-    data["schema_version"] = 2
-    with pytest.raises(ReportFormatError, match="schema version 2"):
+    from_json_data(copy.deepcopy(data))  # the real version is read
+    data["schema_version"] = version
+    assert not VALIDATOR.is_valid(data)
+    with pytest.raises(ReportFormatError, match="schema version"):
         from_json_data(data)
 
 

@@ -50,7 +50,7 @@ def test_import_goes_before_a_rewritten_first_import_that_now_names_torch_npu():
         import torch
     """) == dedent("""
         import torch_npu
-        from torch.npu.amp import autocast
+        from torch_npu.npu.amp import autocast
         import torch
     """)
 

@@ -111,7 +111,7 @@ def check(options: CheckOptions) -> CheckRun:
                      respect_gitignore=options.respect_gitignore)
     files = [f for f in found.files if config.included(f.path)]
     diagnostics: list[Diagnostic] = []
-    errors = [FileError(str(p.path), p.reason) for p in found.problems]
+    errors = [FileError(engine.display_path(p.path), p.reason) for p in found.problems]
     for file, result in zip(files, engine.run(files, options.ruleset, options.jobs, check=True)):
         if result.status is FileStatus.FAILED:
             errors.append(FileError(result.path, result.error or "failed"))

@@ -270,7 +270,7 @@ def check_command(
         sys.exit(EXIT_OK if exit_zero or not run.errors else EXIT_USAGE)
     text = render(run, output_format)
     if output_file is not None:
-        atomic_write(output_file, text.encode("utf-8"))
+        atomic_write(output_file, click.unstyle(text).encode("utf-8"))  # no colour codes in files
     else:
         click.echo(text, nl=False)
     sys.exit(exit_code(run, exit_zero))

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -179,10 +180,10 @@ def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check
     return FileResult(display, status, changes, findings, new_text=migration.new_text, encoding=source.encoding)
 
 
-def display_path(file: DiscoveredFile) -> str:
+def display_path(path: Path) -> str:
     """What reports call a file: relative to the working folder when it is below it."""
-    relative = os.path.relpath(file.path)
-    return relative if not relative.startswith("..") else str(file.path)
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else str(path)
 
 
 # Worker processes compile the rules once, in their initializer, and keep them for every file
@@ -202,7 +203,7 @@ def _work(item: tuple[DiscoveredFile, str, bool]) -> FileResult:
 
 def run(files: Sequence[DiscoveredFile], ruleset: RuleSet, jobs: int = 1, *, check: bool = False) -> Iterator[FileResult]:
     """Process every file, yielding results in the order of `files` whatever `jobs` is."""
-    items = [(file, display_path(file), check) for file in files]
+    items = [(file, display_path(file.path), check) for file in files]
     if jobs <= 1 or len(items) < 2:
         rules = CompiledRules(ruleset)
         for file, display, _ in items:

@@ -13,6 +13,7 @@ from portkit.discovery import DiscoveredFile, discover
 from portkit.model import FileResult, RunProblem
 from portkit.report import Report
 from portkit.ruleset import RuleSet
+from portkit.sourcefile import SourceError
 
 
 class Mode(str, enum.Enum):
@@ -84,14 +85,14 @@ def migrate(options: MigrateOptions) -> MigrateRun:
     return run
 
 
-def _report(options: MigrateOptions, results: Sequence[FileResult], problems: Sequence[object],
+def _report(options: MigrateOptions, results: Sequence[FileResult], problems: Sequence[SourceError],
             started: float) -> Report:
     return Report(
         command="migrate",
         mode=options.mode.value,
         target=options.target,
         files=tuple(results),
-        problems=tuple(RunProblem(str(p.path), p.reason) for p in problems),  # type: ignore[attr-defined]
+        problems=tuple(RunProblem(engine.display_path(p.path), p.reason) for p in problems),
         elapsed_seconds=time.perf_counter() - started,
         rules=rules_table(options.ruleset),
     )

@@ -125,7 +125,8 @@ def from_json_data(data: Any) -> Report:
     """Read a JSON report back (for `portkit report`), checking its schema version."""
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ReportFormatError("not a portkit JSON report (no schema_version)")
-    if data["schema_version"] != SCHEMA_VERSION:
+    version = data["schema_version"]
+    if type(version) is not int or version != SCHEMA_VERSION:  # `true == 1` in Python
         raise ReportFormatError(
             f"report schema version {data['schema_version']!r} is not supported (this portkit reads {SCHEMA_VERSION})"
         )

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from portkit.discovery import DiscoveredFile, discover
+from portkit.discovery import DiscoveredFile
 from portkit.model import FileResult, FileStatus
 from portkit.sourcefile import SourceError, atomic_write, encode_source, read_source
 
@@ -63,9 +63,14 @@ def unified_diff(pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> bytes:
             continue
         bom = old.encoding == "utf-8-sig"
         codec = "utf-8" if bom else old.encoding
-        path = result.path.replace(os.sep, "/")
+        # paths as reports show them (relative to the working folder); a file outside it is
+        # named relative to the folder it was found in, so the patch applies from there
+        shown = result.path if not os.path.isabs(result.path) else str(file.relative)
+        path = shown.replace(os.sep, "/")
+        # a tab ends a file name that contains spaces, for GNU patch and git apply alike
+        end = "\t" if " " in path else ""
         lines = difflib.unified_diff(
-            _diff_lines(old.text, bom), _diff_lines(result.new_text, bom), f"a/{path}", f"b/{path}"
+            _diff_lines(old.text, bom), _diff_lines(result.new_text, bom), f"a/{path}{end}", f"b/{path}{end}"
         )
         for number, line in enumerate(lines):
             chunks.append(line.encode("utf-8" if number < 2 else codec, errors="surrogateescape"))
@@ -86,26 +91,23 @@ def check_output_target(source: Path, output: Path) -> None:
 
 
 def write_copy(source: Path, output: Path, pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> list[FileResult]:
-    """A complete ported copy of `source` in `output`: every file (so the copy runs), migrated
-    where it changed. `source` itself is never written."""
-    migrated = {file.path.resolve(): (file, result) for file, result in pairs}
-    results = {id(result): result for _, result in pairs}
+    """A complete ported copy of `source` in `output`: every file (data, symlinks, build
+    folders too, so the copy runs), migrated where it changed. `source` is never written;
+    only its .git folder is left out."""
     if source.is_file():
         output.mkdir(parents=True, exist_ok=True)
-        everything = [DiscoveredFile(source, source.parent)]
+        shutil.copy2(source, output / source.name)
+        base = source.parent
     else:
-        everything = list(discover([source], suffixes=None, respect_gitignore=False).files)
-    for file in everything:
-        destination = output / file.relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        entry = migrated.get(file.path.resolve())
-        if entry is not None and entry[1].status is FileStatus.CHANGED and entry[1].new_text is not None:
-            _, result = entry
+        shutil.copytree(source, output, symlinks=True, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"))
+        base = source
+    results = []
+    for file, result in pairs:
+        if result.status is FileStatus.CHANGED and result.new_text is not None:
+            destination = output / file.path.relative_to(base)
             try:
                 atomic_write(destination, encode_source(result.new_text, result.encoding))
-                shutil.copymode(file.path, destination)
             except (OSError, UnicodeEncodeError) as error:
-                results[id(result)] = _write_failed(result, error)
-        else:
-            shutil.copy2(file.path, destination)
-    return [results[id(result)] for _, result in pairs]
+                result = _write_failed(result, error)
+        results.append(result)
+    return results

@@ -834,8 +834,9 @@ class Migrator(cst.CSTTransformer):
             plan = self.plans.get(alias.asname.name.value)
             if plan is None:
                 continue
-            names[i] = alias.with_changes(name=_dotted_expression(plan.new_qualified))
-            self.change(plan.rule, statement, f"import {plan.old_qualified} → import {plan.new_qualified}")
+            target = importable(plan.new_qualified)
+            names[i] = alias.with_changes(name=_dotted_expression(target))
+            self.change(plan.rule, statement, f"import {plan.old_qualified} → import {target}")
             self._note_first_import(statement)
         return statement.with_changes(names=names) if names != list(statement.names) else statement
 
@@ -865,7 +866,7 @@ class Migrator(cst.CSTTransformer):
                 asname = alias.asname or cst.AsName(name=cst.Name(bind))
                 if isinstance(asname.name, cst.Name) and asname.name.value != bind:
                     asname = asname.with_changes(name=cst.Name(bind))
-            groups.setdefault(_parent(target), []).append(
+            groups.setdefault(importable(_parent(target)), []).append(
                 alias.with_changes(name=cst.Name(new_name), asname=asname)
             )
         if changed_rule is None:
@@ -958,6 +959,19 @@ def _target_name(target: cst.BaseExpression) -> str | None:
     if isinstance(target, cst.Attribute):
         return target.attr.value
     return None
+
+
+def importable(module: str) -> str:
+    """The path an import statement must use for a module under torch.npu.
+
+    torch_npu registers only `torch.npu` itself in sys.modules: `import torch.npu.amp` (or
+    `from torch.npu.amp import X`) would load the files a second time as a different module,
+    with different classes. `torch_npu.npu.amp` is the real module; attribute access such as
+    `torch.npu.amp.autocast` is fine and stays as it is.
+    """
+    if module.startswith("torch.npu."):
+        return "torch_npu.npu." + module[len("torch.npu."):]
+    return module
 
 
 def _dotted_expression(name: str) -> cst.Attribute | cst.Name:

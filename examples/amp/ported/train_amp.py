@@ -12,7 +12,7 @@ import torch
 import torch_npu
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.npu.amp import autocast, GradScaler
+from torch_npu.npu.amp import autocast, GradScaler
 
 
 class MLP(nn.Module):
