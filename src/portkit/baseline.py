@@ -38,7 +38,7 @@ def load(path: Path) -> Counter[Key]:
         raise BaselineError(f"{path}: cannot read baseline: {error.strerror or error}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BaselineError(f"{path}: not a portkit baseline (invalid JSON: {error})") from None
-    if not isinstance(data, dict) or data.get("portkit_baseline") != VERSION:
+    if not isinstance(data, dict) or type(data.get("portkit_baseline")) is not int or data["portkit_baseline"] != VERSION:
         raise BaselineError(f"{path}: not a portkit baseline (expected \"portkit_baseline\": {VERSION})")
     findings = data.get("findings")
     if not isinstance(findings, list):

@@ -46,8 +46,11 @@ class Diagnostic:
     def fixable(self) -> bool:
         return self.level is Level.FIXABLE
 
-    def baseline_key(self) -> baselines.Key:
-        return baselines.key(self.path, self.rule_id, self.line_text)
+    def baseline_key(self, config: Config) -> baselines.Key:
+        """Paths in a baseline are relative to the project (the config's folder), so the same
+        baseline works from any working folder."""
+        project_path = config.relative(Path(self.path)) if config.path is not None else None
+        return baselines.key(project_path or self.path, self.rule_id, self.line_text)
 
 
 @dataclass(frozen=True)
@@ -107,9 +110,8 @@ def _diagnostics(file: DiscoveredFile, result: FileResult, config: Config, min_l
 def check(options: CheckOptions) -> CheckRun:
     started = time.perf_counter()
     config = options.config
-    found = discover(options.paths, exclude=options.exclude + config.exclude,
-                     respect_gitignore=options.respect_gitignore)
-    files = [f for f in found.files if config.included(f.path)]
+    found = discover(options.paths, exclude=options.exclude, respect_gitignore=options.respect_gitignore)
+    files = [f for f in found.files if config.selects(f.path)]
     diagnostics: list[Diagnostic] = []
     errors = [FileError(engine.display_path(p.path), p.reason) for p in found.problems]
     for file, result in zip(files, engine.run(files, options.ruleset, options.jobs, check=True)):
@@ -118,13 +120,13 @@ def check(options: CheckOptions) -> CheckRun:
             continue
         diagnostics.extend(_diagnostics(file, result, config, options.min_level, options.meta_rules))
     diagnostics.sort(key=lambda d: (d.path, d.span.line, d.span.column, d.rule_id))
-    all_keys = tuple(d.baseline_key() for d in diagnostics)
+    all_keys = tuple(d.baseline_key(config) for d in diagnostics)
     baselined = 0
     if options.baseline is not None:
         known = baselines.load(options.baseline)
         fresh = []
         for diagnostic in diagnostics:
-            k = diagnostic.baseline_key()
+            k = diagnostic.baseline_key(config)
             if known[k] > 0:
                 known[k] -= 1
                 baselined += 1

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+import dataclasses
 from dataclasses import dataclass
 
 from portkit import __version__
@@ -40,11 +41,13 @@ def _load(rule_dirs: Sequence[Path], select: Sequence[str] = (), ignore: Sequenc
           target: str = "npu", extra_ids: Sequence[str] = ()) -> RuleSet:
     try:
         ruleset = load_rules(rule_dirs).for_target(target)
+        if not ruleset.rules:
+            raise RuleError(f"no rule serves the target '{target}' yet")
         ruleset.expand([*select, *ignore], extra_ids)  # unknown ids and groups are an error
         extra = set(extra_ids)
         regular = [s for s in select if s not in extra]
         if select and not regular:
-            return RuleSet(())  # only pseudo-rules (suppression hygiene) were selected
+            return RuleSet((), ruleset.rules)  # only pseudo-rules (suppression hygiene) were selected
         return ruleset.choose(regular, [i for i in ignore if i not in extra])
     except RuleError as error:
         raise PortkitUsageError(str(error)) from None
@@ -58,8 +61,8 @@ class _Settings:
     ruleset: RuleSet
     select: tuple[str, ...]
     ignore: tuple[str, ...]
-    exclude: tuple[str, ...]
-    target: str
+    exclude: tuple[str, ...]  # --exclude: relative to each path given (the config's own
+    target: str  # exclude, relative to its folder, is in `config` unless --exclude replaced it)
 
 
 def _settings(config_file: Path | None, no_config: bool, rule_dirs: Sequence[Path], select: Sequence[str],
@@ -76,7 +79,22 @@ def _settings(config_file: Path | None, no_config: bool, rule_dirs: Sequence[Pat
     if chosen_target not in TARGETS:
         raise PortkitUsageError(f"{config.path}: unknown target '{chosen_target}'")
     ruleset = _load([*config.rules, *rule_dirs], chosen_select, chosen_ignore, chosen_target, extra_ids)
-    return _Settings(config, ruleset, chosen_select, chosen_ignore, tuple(exclude) or config.exclude, chosen_target)
+    if exclude:
+        config = dataclasses.replace(config, exclude=())
+    try:  # per-file ignores may name groups too; an unknown one is a configuration error
+        expanded = {glob: tuple(sorted(ruleset.universe_set().expand(ids, extra_ids)))
+                    for glob, ids in config.per_file_ignores.items()}
+    except RuleError as error:
+        raise PortkitUsageError(f"{config.path}: per-file-ignores: {error}") from None
+    config = dataclasses.replace(config, per_file_ignores=expanded)
+    return _Settings(config, ruleset, chosen_select, chosen_ignore, tuple(exclude), chosen_target)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        atomic_write(path, text.encode("utf-8"))
+    except OSError as error:
+        raise PortkitUsageError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
 def _split_ids(values: Sequence[str]) -> list[str]:
@@ -151,7 +169,7 @@ def migrate_command(
     options = MigrateOptions(
         paths=paths, ruleset=settings.ruleset, mode=mode, output=output, allow_dirty=allow_dirty,
         jobs=jobs or default_jobs(), exclude=settings.exclude, respect_gitignore=not no_ignore,
-        target=settings.target,
+        target=settings.target, config=settings.config,
     )
     try:
         run = migrate(options)
@@ -162,7 +180,7 @@ def migrate_command(
         sys.stdout.buffer.write(run.patch)
         sys.stdout.buffer.flush()
     for report in reports:
-        atomic_write(report, to_json(run.report).encode("utf-8"))
+        _write(report, to_json(run.report))
     # with --diff the patch owns stdout; the summary goes to stderr so `> fix.patch` stays clean
     click.echo(render_text(run.report), nl=False, err=mode is Mode.DIFF)
     sys.exit(EXIT_FAILED if run.report.failed or run.report.problems else EXIT_OK)
@@ -265,12 +283,12 @@ def check_command(
     except (DiscoveryError, baselines.BaselineError) as error:
         raise PortkitUsageError(str(error)) from None
     if write_baseline is not None:
-        atomic_write(write_baseline, baselines.dumps(run.all_keys).encode("utf-8"))
+        _write(write_baseline, baselines.dumps(run.all_keys))
         click.echo(f"portkit: recorded {len(run.all_keys)} finding(s) in {write_baseline}", err=True)
         sys.exit(EXIT_OK if exit_zero or not run.errors else EXIT_USAGE)
     text = render(run, output_format)
     if output_file is not None:
-        atomic_write(output_file, click.unstyle(text).encode("utf-8"))  # no colour codes in files
+        _write(output_file, click.unstyle(text))  # no colour codes in files
     else:
         click.echo(text, nl=False)
     sys.exit(exit_code(run, exit_zero))

@@ -47,7 +47,16 @@ class Config:
         if not self.include:
             return True
         relative = self.relative(file)
-        return relative is None or pathspec.PathSpec.from_lines("gitwildmatch", self.include).match_file(relative)
+        return relative is None or pathspec.GitIgnoreSpec.from_lines(self.include).match_file(relative)
+
+    def excluded(self, file: Path) -> bool:
+        """Matched against the path relative to the config's folder, wherever portkit runs."""
+        relative = self.relative(file)
+        return bool(self.exclude) and relative is not None and (
+            pathspec.GitIgnoreSpec.from_lines(self.exclude).match_file(relative))
+
+    def selects(self, file: Path) -> bool:
+        return self.included(file) and not self.excluded(file)
 
     def ignored_rules(self, file: Path) -> set[str]:
         relative = self.relative(file)
@@ -55,7 +64,7 @@ class Config:
             return set()
         ignored: set[str] = set()
         for pattern, ids in self.per_file_ignores.items():
-            if pathspec.PathSpec.from_lines("gitwildmatch", [pattern]).match_file(relative):
+            if pathspec.GitIgnoreSpec.from_lines([pattern]).match_file(relative):
                 ignored.update(ids)
         return ignored
 

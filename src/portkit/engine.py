@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from portkit.discovery import DiscoveredFile
 from portkit.model import Change, FileResult, FileStatus, Finding, Span
 from portkit.ruleset import RuleSet
 from portkit.sourcefile import SourceError, read_source
 from portkit.suppressions import apply_suppressions, find_suppressions
+from portkit.statements import Locator
 from portkit.transform import CompiledRules, Event, transform
 
 
@@ -41,25 +41,29 @@ def parse(text: str) -> cst.Module:
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        raise MigrationError(_syntax_error_message(text, error)) from None
+        raise MigrationError(f"cannot parse at line {error.raw_line}: {error.message.splitlines()[0]}") from None
     except RecursionError:
         raise MigrationError("too deeply nested for the parser") from None
 
 
-def _syntax_error_message(text: str, error: cst.ParserSyntaxError) -> str:
-    """The stdlib's message is the clearer one (it names Python 2 print statements)."""
+def parse_ast(text: str) -> ast.Module:
+    """The stdlib's tree: cheap, and its message is the clearer one (it names Python 2 print)."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ast.parse(text)
-    except SyntaxError as stdlib_error:
-        hint = " (Python 2 code? portkit ports Python 3)" if _looks_like_python2(stdlib_error) else ""
-        return f"syntax error at line {stdlib_error.lineno}: {stdlib_error.msg}{hint}"
-    return f"cannot parse at line {error.raw_line}: {error.message.splitlines()[0]}"
+            warnings.simplefilter("ignore")  # invalid escape sequences in user code are not ours
+            return ast.parse(text)
+    except SyntaxError as error:
+        hint = " (Python 2 code? portkit ports Python 3)" if _looks_like_python2(error) else ""
+        raise MigrationError(f"syntax error at line {error.lineno}: {error.msg}{hint}") from None
+    except (RecursionError, MemoryError, ValueError) as error:
+        raise MigrationError(f"cannot parse: {type(error).__name__}") from None
 
 
 def _looks_like_python2(error: SyntaxError) -> bool:
     return "print" in (error.msg or "") or "exec" in (error.msg or "")
+
+
+_NOTHING = Migration(None, (), ())
 
 
 def migrate_source(text: str, rules: CompiledRules, *, render: bool = True) -> Migration:
@@ -69,22 +73,24 @@ def migrate_source(text: str, rules: CompiledRules, *, render: bool = True) -> M
     and changes carry only their original line.
     """
     if not rules.may_need_work(text):
-        return Migration(None, (), ())
+        return _NOTHING
+    tree = parse_ast(text)
+    if not rules.may_need_work_tree(tree):
+        return _NOTHING
     module = parse(text)
-    outcome = transform(module, rules)
+    outcome = transform(module, rules, tree, text)
     if not outcome.events:
-        return Migration(None, (), ())
+        return _NOTHING
     new_text = outcome.module.code if outcome.changed and render else None
     if new_text is not None:
         _verify(new_text, rules)
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     old_lines = text.splitlines()
-    new_lines = new_text.splitlines() if new_text is not None else old_lines
-    line_map = _LineMap(old_lines, new_lines)
+    locator = Locator(module, old_lines, outcome.pairing)
+    spans = locator.spans([(e.node, e.statement) for e in outcome.events])
+    line_map = _LineMap(old_lines, new_text.splitlines() if new_text is not None else old_lines)
     changes: list[Change] = []
     findings: list[Finding] = []
-    for event in outcome.events:
-        span = _span(positions.get(event.node))
+    for event, span in zip(outcome.events, spans):
         if event.is_change:
             old, new = line_map.texts(span, event)
             changes.append(Change(event.rule.id, event.message, event.safety, span, old, new))
@@ -96,23 +102,22 @@ def migrate_source(text: str, rules: CompiledRules, *, render: bool = True) -> M
 
 
 def _verify(new_text: str, rules: CompiledRules) -> None:
-    """Never hand back code that does not parse, or that a second run would change again."""
+    """Never hand back code that does not parse, or that a second run would change again.
+
+    The second run is cheap when it can be: if triage finds nothing a fixing rule could
+    touch in the new text, a second run cannot change it.
+    """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ast.parse(new_text)
-    except SyntaxError as error:
-        raise MigrationError(f"rewrite produced invalid code at line {error.lineno} (please report)") from None
-    again = transform(parse(new_text), rules)
+        tree = parse_ast(new_text)
+    except MigrationError as error:
+        raise MigrationError(f"rewrite produced invalid code ({error}); please report") from None
+    fixable = rules.fixable
+    if not (fixable.may_need_work(new_text) and fixable.may_need_work_tree(tree)):
+        return
+    again = transform(parse(new_text), rules, tree, new_text)
     if again.changed:
         first = next(e for e in again.events if e.is_change)
         raise MigrationError(f"rewrite is not stable: rule {first.rule.id} would change it again (please report)")
-
-
-def _span(position: CodeRange | None) -> Span:
-    if position is None:
-        return Span(1, 1, 1, 1)
-    return Span(position.start.line, position.start.column + 1, position.end.line, position.end.column + 1)
 
 
 def _line(lines: Sequence[str], number: int) -> str:
@@ -173,7 +178,7 @@ def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check
         suppressions = find_suppressions(source.text)
         if suppressions:
             changes, findings = apply_suppressions(
-                suppressions, changes, findings, rules.ruleset.ids, source.text.splitlines())
+                suppressions, changes, findings, rules.known_ids, source.text.splitlines())
         status = FileStatus.CHANGED if changes else FileStatus.UNCHANGED
     else:
         status = FileStatus.CHANGED if migration.new_text is not None else FileStatus.UNCHANGED

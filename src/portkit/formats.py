@@ -334,7 +334,7 @@ def _fingerprints(diagnostics: Sequence[Diagnostic]) -> list[str]:
     seen: Counter[baselines.Key] = Counter()
     found = []
     for d in diagnostics:
-        key = d.baseline_key()
+        key = baselines.key(d.path, d.rule_id, d.line_text)
         seen[key] += 1
         digest = hashlib.sha256("\0".join(key).encode("utf-8")).hexdigest()[:32]
         found.append(f"{digest}:{seen[key]}")

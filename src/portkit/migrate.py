@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from portkit import engine, gitstate, sinks
+from portkit.config import Config
 from portkit.discovery import DiscoveredFile, discover
 from portkit.model import FileResult, RunProblem
 from portkit.report import Report
@@ -45,6 +46,7 @@ class MigrateOptions:
     exclude: tuple[str, ...] = ()
     respect_gitignore: bool = True
     target: str = "npu"
+    config: Config = field(default_factory=Config)
 
 
 @dataclass
@@ -64,7 +66,7 @@ def migrate(options: MigrateOptions) -> MigrateRun:
         assert options.output is not None and len(options.paths) == 1
         sinks.check_output_target(options.paths[0], options.output)
     found = discover(options.paths, exclude=options.exclude, respect_gitignore=options.respect_gitignore)
-    files: list[DiscoveredFile] = list(found.files)
+    files: list[DiscoveredFile] = [f for f in found.files if options.config.selects(f.path)]
     results = list(engine.run(files, options.ruleset, options.jobs))
     pairs = list(zip(files, results))
     run = MigrateRun(report=_report(options, results, found.problems, started))

@@ -381,6 +381,9 @@ class RuleSet:
     """The active rules, in a stable order (file name, then position in the file)."""
 
     rules: tuple[Rule, ...]
+    # every rule that was loaded, active or not: "no rule converts this" is judged against
+    # all of them, so --select manual does not report names cuda-api would convert
+    universe: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
         seen: dict[str, str] = {}
@@ -403,7 +406,7 @@ class RuleSet:
         wanted = set(ids)
         if unknown := sorted(wanted - set(self.ids)):
             raise RuleError(f"unknown rule id '{unknown[0]}' (see `portkit rules`)")
-        return RuleSet(tuple(rule for rule in self.rules if rule.id in wanted))
+        return RuleSet(tuple(rule for rule in self.rules if rule.id in wanted), self.universe or self.rules)
 
     def expand(self, selectors: Iterable[str], extra_ids: Iterable[str] = ()) -> set[str]:
         """Rule ids named by selectors: an id, a group (the rule file's name, like `amp` or
@@ -414,7 +417,7 @@ class RuleSet:
             matched = {
                 rule.id for rule in self.rules
                 if selector in (rule.id, rule.group, "ALL")
-                or (selector == "fixable" and rule.kind not in ("report", "ensure-import"))
+                or (selector == "fixable" and rule.kind != "report")
                 or (selector == "manual" and rule.kind == "report")
             }
             if selector in extra:
@@ -425,14 +428,25 @@ class RuleSet:
         return chosen
 
     def choose(self, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> RuleSet:
-        """The rules left after --select (default: all) and --ignore."""
+        """The rules left after --select (default: all) and --ignore.
+
+        An import rule (`import torch_npu`) comes along with any selected rule whose changes
+        need it, unless it is ignored by name: `--select cuda-api` must not write torch.npu
+        code without the import."""
         select, ignore = list(select), list(ignore)
+        ignored = self.expand(ignore)
         keep = self.expand(select) if select else set(self.ids)
-        keep -= self.expand(ignore)
-        return RuleSet(tuple(rule for rule in self.rules if rule.id in keep))
+        if any(r.needs_import for r in self.rules if r.id in keep):
+            keep |= {r.id for r in self.rules if r.kind == "ensure-import"}
+        keep -= ignored
+        return RuleSet(tuple(rule for rule in self.rules if rule.id in keep), self.universe or self.rules)
+
+    def universe_set(self) -> RuleSet:
+        """Every loaded rule, selected or not (for naming rules in config and comments)."""
+        return RuleSet(self.universe or self.rules)
 
     def for_target(self, target: str) -> RuleSet:
-        return RuleSet(tuple(rule for rule in self.rules if target in rule.targets))
+        return RuleSet(tuple(rule for rule in self.rules if target in rule.targets), self.universe)
 
 
 def load_rule_dir(directory: Path) -> list[Rule]:

@@ -8,6 +8,7 @@ positions are computed afterwards, and only for files that produced events (see 
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ import libcst as cst
 
 from portkit.imports import Binding, ImportMap, build_import_map, dotted_name, dotted_parts, module_name
 from portkit.model import Safety
+from portkit.statements import pair, quiet_statements, trigger_lines
+from portkit.triage import Triggers
 from portkit.ruleset import (
     EditArguments,
     EnsureImport,
@@ -31,7 +34,6 @@ from portkit.ruleset import (
 # A device/backend string may carry an index or a format placeholder after its prefix:
 # "cuda:0", "cuda:{}", "cuda:{rank}", "cuda:%d".
 _PREFIX_REMAINDER = re.compile(r"^(\d+|\{[^{}]*\}|%[sdi]|)$")
-_DISTINCTIVE = re.compile(r"(?i)cu|nccl|nv")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Event:
     is_change: bool
     safety: Safety
     inserted: str | None = None  # for a line portkit added: its text
+    statement: cst.CSTNode | None = None  # the innermost statement holding `node`, to locate it
 
 
 @dataclass(frozen=True)
@@ -56,20 +59,6 @@ class _Rename:
 class _Flag:
     rule: Rule
     spec: Report
-
-
-def _trigger_for(qualified: str) -> str:
-    """A substring every file that references `qualified` must contain.
-
-    Every component of a dotted name appears in the source of any reference to it (in the
-    attribute chain or in the import that bound its head), so any one is a safe trigger; the
-    most distinctive one keeps triage sharp.
-    """
-    parts = qualified.split(".")
-    for part in parts:
-        if _DISTINCTIVE.search(part):
-            return part
-    return max(parts[1:] or parts, key=len)
 
 
 class CompiledRules:
@@ -86,40 +75,44 @@ class CompiledRules:
         self.attribute_renames: dict[str, tuple[Rule, RenameAttribute]] = {}
         self.strings: list[tuple[Rule, ReplaceString]] = []
         self.ensure_imports: list[tuple[Rule, EnsureImport]] = []
-        triggers: set[str] = set()
+        self.triggers = Triggers()
         for rule in ruleset.rules:
             spec = rule.spec
             if isinstance(spec, RenameApi):
                 for old, new in spec.renames.items():
                     self.renames.setdefault(old, _Rename(rule, new))
-                    triggers.add(_trigger_for(old))
+                self.triggers.add_names(spec.renames)
                 for old, new in spec.module_twins.items():
                     self.module_twins.setdefault(old, _Rename(rule, new))
             elif isinstance(spec, Report):
                 for name in spec.names:
                     self.exact_flags.setdefault(name, []).append(_Flag(rule, spec))
-                    triggers.add(_trigger_for(name))
                 for prefix in spec.prefixes:
                     self.prefix_flags.setdefault(prefix, []).append(_Flag(rule, spec))
-                    triggers.add(_trigger_for(prefix))
-                triggers.update(spec.keywords)
+                self.triggers.add_names([*spec.names, *spec.prefixes])
+                self.triggers.keywords.update(spec.keywords)
             elif isinstance(spec, EditArguments):
                 for call in spec.calls:
                     self.arg_edits.setdefault(call, []).append((rule, spec))
-                    triggers.add(_trigger_for(call))
+                self.triggers.add_names(spec.calls)
             elif isinstance(spec, RenameAttribute):
                 index = self.call_attribute_renames if spec.call else self.attribute_renames
                 index.setdefault(spec.old, (rule, spec))
-                triggers.add(spec.old)
+                self.triggers.identifiers.add(spec.old)
             elif isinstance(spec, ReplaceString):
                 self.strings.append((rule, spec))
-                triggers.update(spec.values)
-                triggers.update(spec.prefixes)
+                self.triggers.strings.update(spec.values)
+                self.triggers.prefixes.update(spec.prefixes)
                 if spec.report_pattern is not None:
-                    triggers.update(_pattern_literals(spec.report_pattern))
+                    self.triggers.patterns.append(spec.report_pattern)
             elif isinstance(spec, EnsureImport):
                 self.ensure_imports.append((rule, spec))
-        self.triggers = tuple(sorted(triggers))
+        # ids a suppression comment may name: every loaded rule, selected or not
+        self.known_ids = frozenset(r.id for r in (*ruleset.rules, *ruleset.universe))
+        # names some loaded rule converts, active or not: the fallback report leaves them alone
+        self.known_renames = set(self.renames) | {
+            name for rule in ruleset.universe if isinstance(rule.spec, RenameApi) for name in rule.spec.renames
+        }
         self.string_compare = any(s.contexts.compare for _, s in self.strings)
         self.string_conditional = any(s.contexts.conditional for _, s in self.strings)
         self.string_names = any(s.contexts.names is not None for _, s in self.strings)
@@ -127,11 +120,20 @@ class CompiledRules:
 
     @cached_property
     def trigger_pattern(self) -> re.Pattern[str]:
-        return re.compile("|".join(re.escape(t) for t in self.triggers) or r"(?!x)x")
+        return self.triggers.regex()
 
     def may_need_work(self, text: str) -> bool:
-        """Stage-one triage: can this text be touched by any rule at all?"""
+        """Triage stage one: can this text be touched by any rule at all?"""
         return self.trigger_pattern.search(text) is not None
+
+    def may_need_work_tree(self, tree: ast.AST) -> bool:
+        """Triage stage two, on the stdlib's tree."""
+        return self.triggers.in_tree(tree)
+
+    @cached_property
+    def fixable(self) -> CompiledRules:
+        """The rules that change code: what a second run must not find anything for."""
+        return CompiledRules(RuleSet(tuple(r for r in self.ruleset.rules if r.kind not in ("report",))))
 
     def flags_for(self, qualified: str) -> list[tuple[str, _Flag]]:
         """Report rules that match `qualified` or a module/class it belongs to, with the name matched.
@@ -150,15 +152,6 @@ class CompiledRules:
             name = ".".join(parts[:end])
             flags.extend((qualified, flag) for flag in self.prefix_flags.get(name, ()))
         return flags
-
-
-def _pattern_literals(pattern: re.Pattern[str]) -> list[str]:
-    """Triage triggers for a report pattern such as `^(NCCL_|CUDA_)`: its literal words.
-
-    Report patterns are documented to be alternations of literal prefixes, so any match
-    contains one of these words.
-    """
-    return re.findall(r"[A-Za-z0-9_]{3,}", pattern.pattern) or [""]
 
 
 def _parent(qualified: str) -> str:
@@ -283,11 +276,15 @@ class AliasPlan:
 class _AliasUses(cst.CSTVisitor):
     """Collects how module aliases are used: as `alias.x.y` chains or bare."""
 
-    def __init__(self, names: Iterable[str]) -> None:
+    def __init__(self, names: Iterable[str], quiet: set[int]) -> None:
         self.names = set(names)
         self.chains: dict[str, list[list[str]]] = {n: [] for n in self.names}
         self.bare: set[str] = set()
         self._skip: set[int] = set()
+        self._quiet = quiet  # statements without any trigger (the alias names are triggers)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return id(node) not in self._quiet and super().on_visit(node)
 
     def visit_Import(self, node: cst.Import) -> bool:
         return False
@@ -316,7 +313,8 @@ class _AliasUses(cst.CSTVisitor):
             self.bare.add(node.value)
 
 
-def plan_module_aliases(module: cst.Module, imports: ImportMap, rules: CompiledRules) -> dict[str, AliasPlan]:
+def plan_module_aliases(module: cst.Module, imports: ImportMap, rules: CompiledRules,
+                        quiet: set[int] | None = None) -> dict[str, AliasPlan]:
     """Which aliases of CUDA modules can be rebound to their NPU twin without a dangling name.
 
     `from torch import cuda` may become `from torch import npu` only if every use of `cuda`
@@ -330,7 +328,7 @@ def plan_module_aliases(module: cst.Module, imports: ImportMap, rules: CompiledR
     }
     if not candidates:
         return {}
-    uses = _AliasUses(candidates)
+    uses = _AliasUses(candidates, quiet or set())
     module.visit(uses)
     plans: dict[str, AliasPlan] = {}
     for name, binding in candidates.items():
@@ -390,6 +388,7 @@ class Outcome:
 
     module: cst.Module
     events: list[Event] = field(default_factory=list)
+    pairing: dict[int, ast.stmt] | None = None  # libcst statement -> ast statement (statements.py)
 
     @property
     def changed(self) -> bool:
@@ -399,13 +398,22 @@ class Outcome:
 class Migrator(cst.CSTTransformer):
     """Applies every compiled rule to one module in one pass."""
 
-    def __init__(self, rules: CompiledRules, module: cst.Module) -> None:
+    def __init__(self, rules: CompiledRules, module: cst.Module, tree: ast.Module | None = None,
+                 text: str | None = None) -> None:
         super().__init__()
         self.rules = rules
         self.module = module
         self.imports = build_import_map(module)
-        self.plans = plan_module_aliases(module, self.imports, rules)
+        self.pairing = pair(module, tree) if tree is not None else None
+        self._quiet: set[int] = set()
+        if self.pairing is not None and text is not None:
+            # names bound to CUDA things (`import torch.cuda as tc`) are triggers in this file
+            aliases = [b.name for b in self.imports.bindings.values() if rules.may_need_work(b.qualified)]
+            counts = trigger_lines(text, rules.triggers.regex(aliases))
+            self._quiet = quiet_statements(module, self.pairing, counts)
+        self.plans = plan_module_aliases(module, self.imports, rules, self._quiet)
         self.events: list[Event] = []
+        self._statements: list[cst.CSTNode] = []
         self._replacements: dict[int, cst.BaseExpression] = {}
         self._skip_names: set[int] = set()
         self._needs_import = False
@@ -414,13 +422,33 @@ class Migrator(cst.CSTTransformer):
 
     # -- recording --
 
-    def change(self, rule: Rule, node: cst.CSTNode, message: str, inserted: str | None = None) -> None:
-        self.events.append(Event(rule, node, message, True, rule.safety, inserted))
+    def change(self, rule: Rule, node: cst.CSTNode, message: str, inserted: str | None = None,
+               statement: cst.CSTNode | None = None) -> None:
+        self.events.append(Event(rule, node, message, True, rule.safety, inserted, statement or self._statement))
         if rule.needs_import:
             self._needs_import = True
 
-    def flag(self, rule: Rule, node: cst.CSTNode, message: str) -> None:
-        self.events.append(Event(rule, node, message, False, Safety.MANUAL))
+    def flag(self, rule: Rule, node: cst.CSTNode, message: str, statement: cst.CSTNode | None = None) -> None:
+        self.events.append(Event(rule, node, message, False, Safety.MANUAL, None, statement or self._statement))
+
+    @property
+    def _statement(self) -> cst.CSTNode | None:
+        return self._statements[-1] if self._statements else None
+
+    # -- traversal: the statement stack, and statements with no trigger are not visited --
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if type(node) in _STATEMENT_TYPES:
+            self._statements.append(node)
+        if id(node) in self._quiet:
+            return False
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[no-untyped-def]
+        result = super().on_leave(original_node, updated_node)
+        if type(original_node) in _STATEMENT_TYPES:
+            self._statements.pop()
+        return result
 
     # -- names that are not expressions --
 
@@ -471,7 +499,7 @@ class Migrator(cst.CSTTransformer):
         binding = self.imports.bindings.get(node.value)
         if binding is not None:
             # a bare name bound by `from torch.cuda import X` is handled at its import
-            renamed = binding.qualified in self.rules.renames or node.value in self.plans
+            renamed = binding.qualified in self.rules.known_renames or node.value in self.plans
             self._flag_uses(binding.qualified, node, renamed=renamed)
 
     def _receiver_is_value(self, receiver: cst.BaseExpression) -> bool:
@@ -490,6 +518,7 @@ class Migrator(cst.CSTTransformer):
         # the longest prefix of the chain that a rename rule knows wins: torch.cuda.Stream.query
         for k in range(len(chain.parts), 0, -1):
             prefix = ".".join(names[: head_parts + k - 1])
+            renamed = renamed or prefix in self.rules.known_renames
             rename = self.rules.renames.get(prefix)
             if rename is None and k == len(chain.parts) and k > 1:
                 # the module itself used as an object (`hasattr(torch.cuda, "x")`, `return
@@ -824,7 +853,7 @@ class Migrator(cst.CSTTransformer):
                     if flag.rule.id not in seen and not flag.spec.fallback:
                         seen.add(flag.rule.id)
                         message = flag.spec.guidance.get(module) or flag.spec.message.format(name=module)
-                        self.flag(flag.rule, statement, message)
+                        self.flag(flag.rule, statement, message, statement=statement)
 
     def _rewrite_import(self, statement: cst.Import) -> cst.Import:
         names = list(statement.names)
@@ -836,7 +865,7 @@ class Migrator(cst.CSTTransformer):
                 continue
             target = importable(plan.new_qualified)
             names[i] = alias.with_changes(name=_dotted_expression(target))
-            self.change(plan.rule, statement, f"import {plan.old_qualified} → import {target}")
+            self.change(plan.rule, statement, f"import {plan.old_qualified} → import {target}", statement=statement)
             self._note_first_import(statement)
         return statement.with_changes(names=names) if names != list(statement.names) else statement
 
@@ -882,7 +911,7 @@ class Migrator(cst.CSTTransformer):
             results.append(new)
         old_code = self.module.code_for_node(statement)
         new_code = "; ".join(self.module.code_for_node(r) for r in results)
-        self.change(changed_rule, statement, f"{old_code} → {new_code}")
+        self.change(changed_rule, statement, f"{old_code} → {new_code}", statement=statement)
         self._note_first_import(statement)
         return results
 
@@ -909,14 +938,15 @@ class Migrator(cst.CSTTransformer):
         for rule, name in to_insert:
             line = cst.SimpleStatementLine(body=[cst.Import(names=[cst.ImportAlias(name=_dotted_expression(name))])])
             new_lines.append(line)
-            anchor = original_node.body[min(index, len(original_node.body) - 1)] if original_node.body else original_node
+            anchor = _anchor(original_node, index)
             code = f"import {name}"
             if rule is not None:
-                self.change(rule, anchor, f"{code} added", inserted=code)
+                self.change(rule, anchor, f"{code} added", inserted=code, statement=anchor)
             else:
                 owner = next((e.rule for e in self.events if e.is_change), None)
                 if owner is not None:
-                    self.change(owner, anchor, f"{code} added (the rewritten name needs it)", inserted=code)
+                    self.change(owner, anchor, f"{code} added (the rewritten name needs it)", inserted=code,
+                                statement=anchor)
         body[index:index] = new_lines
         return updated_node.with_changes(body=body)
 
@@ -943,6 +973,24 @@ class Migrator(cst.CSTTransformer):
             else:
                 break
         return index
+
+
+def _anchor(module: cst.Module, index: int) -> cst.CSTNode:
+    """The statement an inserted import is reported at: the one it is inserted before (or the
+    last one); for a line of small statements, its first."""
+    if not module.body:
+        return module
+    statement: cst.CSTNode = module.body[min(index, len(module.body) - 1)]
+    if isinstance(statement, cst.SimpleStatementLine):
+        statement = statement.body[0]
+    return statement
+
+
+_STATEMENT_TYPES = frozenset(
+    kind for base in (cst.BaseSmallStatement, cst.BaseCompoundStatement)
+    for kind in [base, *base.__subclasses__()]
+    for kind in [kind, *kind.__subclasses__()]
+)
 
 
 def _imports_torch(statement: cst.BaseSmallStatement) -> bool:
@@ -982,7 +1030,10 @@ def _dotted_expression(name: str) -> cst.Attribute | cst.Name:
     return node
 
 
-def transform(module: cst.Module, rules: CompiledRules) -> Outcome:
-    migrator = Migrator(rules, module)
+def transform(module: cst.Module, rules: CompiledRules, tree: ast.Module | None = None,
+              text: str | None = None) -> Outcome:
+    """Apply the rules to a module. With the stdlib tree and text of the same source,
+    statements without triggers are skipped and events can be located cheaply."""
+    migrator = Migrator(rules, module, tree, text)
     new_module = module.visit(migrator)
-    return Outcome(new_module, migrator.events)
+    return Outcome(new_module, migrator.events, migrator.pairing)
