@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from portkit import baseline as baselines
-from portkit import engine
+from portkit import runner
+from portkit.cache import FOLDER, CheckCache, rules_key
 from portkit.config import Config
 from portkit.discovery import DiscoveredFile, discover
 from portkit.model import FileResult, FileStatus, Safety, Span
@@ -70,6 +72,7 @@ class CheckOptions:
     min_level: Level = Level.FIXABLE
     baseline: Path | None = None
     meta_rules: frozenset[str] = frozenset(META_RULES)  # suppression hygiene findings to report
+    cache: bool = True  # keep results per file content in .portkit_cache/ (see cache.py)
 
 
 @dataclass(frozen=True)
@@ -107,18 +110,27 @@ def _diagnostics(file: DiscoveredFile, result: FileResult, config: Config, min_l
     return [d for d in found if d.rule_id not in ignored and (d.rule_id not in META_RULES or d.rule_id in meta_rules)]
 
 
-def check(options: CheckOptions) -> CheckRun:
+def check(options: CheckOptions, progress: Callable[[int, int], None] | None = None) -> CheckRun:
     started = time.perf_counter()
     config = options.config
     found = discover(options.paths, exclude=options.exclude, respect_gitignore=options.respect_gitignore)
     files = [f for f in found.files if config.selects(f.path)]
     diagnostics: list[Diagnostic] = []
-    errors = [FileError(engine.display_path(p.path), p.reason) for p in found.problems]
-    for file, result in zip(files, engine.run(files, options.ruleset, options.jobs, check=True)):
+    errors = [FileError(runner.display_path(p.path), p.reason) for p in found.problems]
+    cache = None
+    if options.cache:
+        compiled_ids = sorted({r.id for r in (*options.ruleset.rules, *options.ruleset.universe)})
+        cache = CheckCache.open(config.base / FOLDER, rules_key(options.ruleset.rules, compiled_ids))
+    results = runner.run(files, options.ruleset, options.jobs, check=True, cache=cache)
+    for done, (file, result) in enumerate(zip(files, results), start=1):
+        if progress is not None:
+            progress(done, len(files))
         if result.status is FileStatus.FAILED:
             errors.append(FileError(result.path, result.error or "failed"))
             continue
         diagnostics.extend(_diagnostics(file, result, config, options.min_level, options.meta_rules))
+    if cache is not None:
+        cache.save()
     diagnostics.sort(key=lambda d: (d.path, d.span.line, d.span.column, d.rule_id))
     all_keys = tuple(d.baseline_key(config) for d in diagnostics)
     baselined = 0

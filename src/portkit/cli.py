@@ -6,6 +6,7 @@ Exit codes: 0 success (manual items included), 1 some files failed, 2 usage or c
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +22,6 @@ from portkit.gitstate import GitStateError
 from portkit.migrate import DirtyFilesError, MigrateOptions, Mode, migrate
 from portkit.report import render_text, to_json
 from portkit.ruleset import TARGETS, RuleError, RuleSet, load_rules
-from portkit.ruletest import check_rules
 from portkit.sinks import OutputError
 from portkit.sourcefile import atomic_write
 
@@ -90,6 +90,37 @@ def _settings(config_file: Path | None, no_config: bool, rule_dirs: Sequence[Pat
     return _Settings(config, ruleset, chosen_select, chosen_ignore, tuple(exclude), chosen_target)
 
 
+class Progress:
+    """`files done / total, rate` on stderr, only on a terminal and only once a run has taken
+    more than a second (short runs and pipes see nothing)."""
+
+    def __init__(self, verb: str, delay: float = 1.0) -> None:
+        self.verb, self.delay = verb, delay
+        self.enabled = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.shown = False
+        self.last = 0.0
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        elapsed = now - self.started
+        if not self.enabled or elapsed < self.delay or (now - self.last < 0.1 and done < total):
+            return
+        self.last, self.shown = now, True
+        width = 30
+        filled = width * done // max(total, 1)
+        rate = done / elapsed if elapsed else 0.0
+        click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files {self.verb}, "
+                   f"{rate:.0f} files/s", nl=False, err=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            click.echo("\r\033[K", nl=False, err=True)  # clear the bar before the summary
+
+
 def _write(path: Path, text: str) -> None:
     try:
         atomic_write(path, text.encode("utf-8"))
@@ -154,7 +185,7 @@ def migrate_command(
     config_file: Path | None, no_config: bool,
 ) -> None:
     """Rewrite the Python files under PATHS for Ascend NPUs (in place by default)."""
-    from portkit.engine import default_jobs
+    from portkit.runner import default_jobs
 
     chosen = [name for name, on in (("--diff", as_diff), ("--output", output is not None), ("--dry-run", dry_run)) if on]
     if len(chosen) > 1:
@@ -172,7 +203,8 @@ def migrate_command(
         target=settings.target, config=settings.config,
     )
     try:
-        run = migrate(options)
+        with Progress("migrated") as progress:
+            run = migrate(options, progress)
     except (DiscoveryError, OutputError, DirtyFilesError, GitStateError) as error:
         raise PortkitUsageError(str(error)) from None
     if mode is Mode.DIFF:
@@ -218,6 +250,8 @@ def rules_show(rule_dirs: tuple[Path, ...], rule_id: str) -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 def rules_test(directory: Path) -> None:
     """Run the examples of the rules in DIRECTORY; exit 1 if any fails."""
+    from portkit.ruletest import check_rules
+
     try:
         builtin = load_rules()
         user = load_rules([directory], builtin=False)
@@ -253,17 +287,18 @@ def rules_test(directory: Path) -> None:
 @click.option("--no-ignore", is_flag=True, help="Do not honour .gitignore files.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--target", type=click.Choice(["npu"]), default=None, help="What the code should be ported to.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the cache in .portkit_cache/.")
 @_with(config_options)
 def check_command(
     paths: tuple[Path, ...], output_format: str, output_file: Path | None, rule_dirs: tuple[Path, ...],
     select: tuple[str, ...], ignore: tuple[str, ...], severity: str, exit_zero: bool,
     baseline_file: Path | None, write_baseline: Path | None, exclude: tuple[str, ...], no_ignore: bool,
-    jobs: int | None, target: str | None, config_file: Path | None, no_config: bool,
+    jobs: int | None, target: str | None, no_cache: bool, config_file: Path | None, no_config: bool,
 ) -> None:
     """Report unported CUDA usage under PATHS (default: .); exit 1 while any remains."""
     from portkit import baseline as baselines
     from portkit.check import CheckOptions, Level, check, exit_code
-    from portkit.engine import default_jobs
+    from portkit.runner import default_jobs
     from portkit.formats import render
     from portkit.suppressions import META_RULES
 
@@ -276,10 +311,11 @@ def check_command(
         paths=paths or (Path("."),), ruleset=settings.ruleset, config=settings.config,
         jobs=jobs or default_jobs(), exclude=settings.exclude, respect_gitignore=not no_ignore,
         min_level=Level(severity), baseline=None if write_baseline else baseline,
-        meta_rules=frozenset(meta_rules),
+        meta_rules=frozenset(meta_rules), cache=not no_cache,
     )
     try:
-        run = check(options)
+        with Progress("checked") as progress:
+            run = check(options, progress)
     except (DiscoveryError, baselines.BaselineError) as error:
         raise PortkitUsageError(str(error)) from None
     if write_baseline is not None:

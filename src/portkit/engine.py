@@ -1,7 +1,7 @@
-"""The per-file pipeline: read -> triage -> rewrite -> verify -> FileResult, over many files.
+"""The per-file pipeline: read -> triage -> rewrite -> verify -> FileResult.
 
-Files are independent, so `run` hands them to worker processes (`jobs` > 1) and yields the
-results in input order. Nothing here writes to disk: sinks (sinks.py) do, from the results.
+Nothing here writes to disk: sinks (sinks.py) do, from the results. runner.py runs this
+over many files, in worker processes.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import ast
 import difflib
 import os
 import warnings
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import libcst as cst
 
 from portkit.discovery import DiscoveredFile
 from portkit.model import Change, FileResult, FileStatus, Finding, Span
-from portkit.ruleset import RuleSet
 from portkit.sourcefile import SourceError, read_source
 from portkit.suppressions import apply_suppressions, find_suppressions
 from portkit.statements import Locator
@@ -183,43 +181,3 @@ def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check
     else:
         status = FileStatus.CHANGED if migration.new_text is not None else FileStatus.UNCHANGED
     return FileResult(display, status, changes, findings, new_text=migration.new_text, encoding=source.encoding)
-
-
-def display_path(path: Path) -> str:
-    """What reports call a file: relative to the working folder when it is below it."""
-    relative = os.path.relpath(path)
-    return relative if not relative.startswith("..") else str(path)
-
-
-# Worker processes compile the rules once, in their initializer, and keep them for every file
-# they are given: this module-level slot exists only inside worker processes.
-_worker_rules: CompiledRules | None = None
-
-
-def _init_worker(ruleset: RuleSet) -> None:
-    global _worker_rules
-    _worker_rules = CompiledRules(ruleset)
-
-
-def _work(item: tuple[DiscoveredFile, str, bool]) -> FileResult:
-    assert _worker_rules is not None
-    return process_file(item[0], _worker_rules, item[1], item[2])
-
-
-def run(files: Sequence[DiscoveredFile], ruleset: RuleSet, jobs: int = 1, *, check: bool = False) -> Iterator[FileResult]:
-    """Process every file, yielding results in the order of `files` whatever `jobs` is."""
-    items = [(file, display_path(file.path), check) for file in files]
-    if jobs <= 1 or len(items) < 2:
-        rules = CompiledRules(ruleset)
-        for file, display, _ in items:
-            yield process_file(file, rules, display, check)
-        return
-    chunk = max(1, min(16, len(items) // (jobs * 4)))
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ruleset,)) as pool:
-        yield from pool.map(_work, items, chunksize=chunk)
-
-
-def default_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-

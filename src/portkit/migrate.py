@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portkit import engine, gitstate, sinks
+from portkit import gitstate, runner, sinks
 from portkit.config import Config
 from portkit.discovery import DiscoveredFile, discover
 from portkit.model import FileResult, RunProblem
@@ -60,14 +60,18 @@ def rules_table(ruleset: RuleSet) -> dict[str, dict[str, str]]:
     return {r.id: {"kind": r.kind, "safety": str(r.safety), "summary": r.summary} for r in ruleset.rules}
 
 
-def migrate(options: MigrateOptions) -> MigrateRun:
+def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None = None) -> MigrateRun:
     started = time.perf_counter()
     if options.mode is Mode.OUTPUT:
         assert options.output is not None and len(options.paths) == 1
         sinks.check_output_target(options.paths[0], options.output)
     found = discover(options.paths, exclude=options.exclude, respect_gitignore=options.respect_gitignore)
     files: list[DiscoveredFile] = [f for f in found.files if options.config.selects(f.path)]
-    results = list(engine.run(files, options.ruleset, options.jobs))
+    results = []
+    for done, result in enumerate(runner.run(files, options.ruleset, options.jobs), start=1):
+        results.append(result)
+        if progress is not None:
+            progress(done, len(files))
     pairs = list(zip(files, results))
     run = MigrateRun(report=_report(options, results, found.problems, started))
     if options.mode is Mode.IN_PLACE:
@@ -94,7 +98,7 @@ def _report(options: MigrateOptions, results: Sequence[FileResult], problems: Se
         mode=options.mode.value,
         target=options.target,
         files=tuple(results),
-        problems=tuple(RunProblem(engine.display_path(p.path), p.reason) for p in problems),
+        problems=tuple(RunProblem(runner.display_path(p.path), p.reason) for p in problems),
         elapsed_seconds=time.perf_counter() - started,
         rules=rules_table(options.ruleset),
     )
