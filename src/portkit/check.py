@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from portkit import baseline as baselines
-from portkit import runner
+from portkit import filekinds, runner
 from portkit.cache import FOLDER, CheckCache, rules_key
 from portkit.config import Config
 from portkit.discovery import DiscoveredFile, discover
@@ -113,8 +113,9 @@ def _diagnostics(file: DiscoveredFile, result: FileResult, config: Config, min_l
 def check(options: CheckOptions, progress: Callable[[int, int], None] | None = None) -> CheckRun:
     started = time.perf_counter()
     config = options.config
-    found = discover(options.paths, exclude=options.exclude, respect_gitignore=options.respect_gitignore)
-    files = [f for f in found.files if config.selects(f.path)]
+    found = discover(options.paths, suffixes=filekinds.discovery_suffixes(), exclude=options.exclude,
+                     respect_gitignore=options.respect_gitignore)
+    files = [f for f in found.files if config.selects(f.path) and filekinds.wanted(f.path, options.paths)]
     diagnostics: list[Diagnostic] = []
     errors = [FileError(runner.display_path(p.path), p.reason) for p in found.problems]
     cache = None

@@ -17,6 +17,7 @@ from pathlib import Path
 import libcst as cst
 
 from portkit.discovery import DiscoveredFile
+from portkit.filekinds import PYTHON, kind_for
 from portkit.model import Change, FileResult, FileStatus, Finding, Span
 from portkit.sourcefile import SourceError, read_source
 from portkit.suppressions import apply_suppressions, find_suppressions
@@ -161,18 +162,24 @@ class _LineMap:
         return old, new
 
 
+def migrate_python(text: str, name: str, rules: CompiledRules, render: bool) -> Migration:
+    """The Python file kind (filekinds.py)."""
+    return migrate_source(text, rules, render=render)
+
+
 def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool = False) -> FileResult:
-    """One file through the pipeline. For `check`, nothing is rendered and inline
+    """One file through the pipeline of its kind. For `check`, nothing is rendered and inline
     suppressions are applied (migrate converts suppressed lines all the same)."""
+    kind = kind_for(file.path, explicit=True) or PYTHON
     try:
         source = read_source(file.path)
-        migration = migrate_source(source.text, rules, render=not check)
+        migration = kind.load()(source.text, file.path.name, rules, not check)
     except SourceError as error:
         return FileResult(display, FileStatus.FAILED, error=error.reason)
     except MigrationError as error:
         return FileResult(display, FileStatus.FAILED, error=str(error))
     changes, findings = migration.changes, migration.findings
-    if check:
+    if check and kind is PYTHON:
         suppressions = find_suppressions(source.text)
         if suppressions:
             changes, findings = apply_suppressions(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portkit import gitstate, runner, sinks
+from portkit import filekinds, gitstate, runner, sinks
 from portkit.config import Config
 from portkit.discovery import DiscoveredFile, discover
 from portkit.model import FileResult, RunProblem
@@ -65,8 +65,9 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
     if options.mode is Mode.OUTPUT:
         assert options.output is not None and len(options.paths) == 1
         sinks.check_output_target(options.paths[0], options.output)
-    found = discover(options.paths, exclude=options.exclude, respect_gitignore=options.respect_gitignore)
-    files: list[DiscoveredFile] = [f for f in found.files if options.config.selects(f.path)]
+    found = discover(options.paths, suffixes=filekinds.discovery_suffixes(), exclude=options.exclude,
+                     respect_gitignore=options.respect_gitignore)
+    files: list[DiscoveredFile] = [f for f in found.files if options.config.selects(f.path) and filekinds.wanted(f.path, options.paths)]
     results = []
     for done, result in enumerate(runner.run(files, options.ruleset, options.jobs), start=1):
         results.append(result)

@@ -18,6 +18,8 @@ from typing import Any
 
 from portkit.model import Safety
 
+# kinds that only report: everything else changes code
+REPORT_KINDS = frozenset({"report", "report-command", "cuda-source", "dependency"})
 RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 TARGETS = frozenset({"npu", "accelerator"})
@@ -35,6 +37,7 @@ class Example:
     after: str | None = None
     findings: int = 0  # manual items of this rule the snippet must produce
     with_rules: tuple[str, ...] = ()  # other rules active in this example (an import needs a change)
+    path: str = "example.py"  # the snippet's file name: it picks the file kind (run.sh, setup.py…)
 
 
 # --- the kinds' parameters ------------------------------------------------------------------
@@ -68,6 +71,7 @@ class StringContexts:
     names: re.Pattern[str] | None = None  # assigned to / parameter default / argparse option named so
     subscripts: frozenset[str] = frozenset()  # `os.environ["X"]`
     dict_keywords: frozenset[str] = frozenset()  # keys of a dict literal passed as `env={...}`
+    launch_files: bool = False  # the values are also variable names in shell/.env/Dockerfile/YAML/JSON
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,31 @@ class EnsureImport:
     module: str
 
 
-KindSpec = RenameApi | RenameAttribute | ReplaceString | Report | EditArguments | EnsureImport
+@dataclass(frozen=True)
+class ReportCommand:
+    """Report-only, in shell scripts and Dockerfile RUN lines: commands with an Ascend equivalent."""
+
+    commands: Mapping[str, str]  # command name -> guidance
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """Dependency declarations (requirements*.txt, pyproject, setup.py/cfg, environment.yml)."""
+
+    packages: Mapping[str, str]  # distribution name (normalised) -> guidance
+    replacements: Mapping[str, str]  # distribution -> its Ascend replacement, for --fix-deps
+    torch_pin: bool  # report CUDA builds of torch (+cuXXX, CUDA index URLs) and the matching torch-npu
+
+
+@dataclass(frozen=True)
+class CudaSource:
+    """Custom CUDA operators: .cu/.cuh sources, op registrations, CUDAExtension builds, call sites."""
+
+    message: str
+
+
+KindSpec = (RenameApi | RenameAttribute | ReplaceString | Report | EditArguments | EnsureImport
+            | ReportCommand | Dependency | CudaSource)
 
 
 @dataclass(frozen=True)
@@ -144,9 +172,12 @@ _KIND_KEYS: dict[str, set[str]] = {
     "report": {"names", "prefixes", "message", "guidance", "keywords", "fallback"},
     "edit-arguments": {"calls", "positional_to_keyword", "insert_first", "keyword", "message"},
     "ensure-import": {"module"},
+    "report-command": {"commands"},
+    "dependency": {"packages", "replacements", "torch_pin"},
+    "cuda-source": {"message"},
 }
 _CONTEXT_KEYS = {
-    "positional", "keywords", "compare", "conditional", "names", "subscripts", "dict_keywords",
+    "positional", "keywords", "compare", "conditional", "names", "subscripts", "dict_keywords", "launch_files",
 }
 
 
@@ -257,6 +288,7 @@ def _parse_contexts(f: _Fields) -> StringContexts:
         names=c.pattern("names"),
         subscripts=frozenset(subscripts),
         dict_keywords=frozenset(c.strings("dict_keywords")),
+        launch_files=c.get("launch_files", bool, False),
     )
 
 
@@ -308,7 +340,36 @@ def _parse_ensure_import(f: _Fields) -> EnsureImport:
     return EnsureImport(module=module)
 
 
+def _parse_report_command(f: _Fields) -> ReportCommand:
+    commands = f.string_map("commands")
+    if not commands:
+        raise f.fail("a report-command rule needs 'commands'")
+    return ReportCommand(commands=commands)
+
+
+def _normalise_distribution(name: str) -> str:
+    """PEP 503: flash_attn, Flash-Attn and flash.attn are one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _parse_dependency(f: _Fields) -> Dependency:
+    packages, replacements = f.string_map("packages"), f.string_map("replacements")
+    torch_pin = f.get("torch_pin", bool, False)
+    if not packages and not torch_pin:
+        raise f.fail("a dependency rule needs 'packages' or 'torch_pin'")
+    return Dependency(packages={_normalise_distribution(k): v for k, v in packages.items()},
+                      replacements={_normalise_distribution(k): v for k, v in replacements.items()},
+                      torch_pin=torch_pin)
+
+
+def _parse_cuda_source(f: _Fields) -> CudaSource:
+    return CudaSource(message=f.get("message", str))
+
+
 _PARSERS = {
+    "report-command": _parse_report_command,
+    "dependency": _parse_dependency,
+    "cuda-source": _parse_cuda_source,
     "rename-api": _parse_rename_api,
     "rename-attribute": _parse_rename_attribute,
     "replace-string": _parse_replace_string,
@@ -324,9 +385,10 @@ def _parse_examples(f: _Fields) -> tuple[Example, ...]:
         if not isinstance(table, dict):
             raise f.fail(f"example {number} must be a table with 'before'")
         e = _Fields(table, f"{f.where}: example {number}")
-        e.check_keys({"before", "after", "findings", "with_rules"})
+        e.check_keys({"before", "after", "findings", "with_rules", "path"})
         examples.append(Example(before=e.get("before", str), after=e.get("after", str, None),
-                                findings=e.get("findings", int, 0), with_rules=e.strings("with_rules")))
+                                findings=e.get("findings", int, 0), with_rules=e.strings("with_rules"),
+                                path=e.get("path", str, "example.py")))
     return tuple(examples)
 
 
@@ -350,7 +412,7 @@ def parse_rule(table: Mapping[str, Any], origin: str) -> Rule:
     if unknown := sorted(targets - TARGETS):
         raise f.fail(f"unknown target '{unknown[0]}' (known: {', '.join(sorted(TARGETS))})")
     spec = _PARSERS[kind](f)
-    fixes = kind not in ("report", "ensure-import")
+    fixes = kind not in REPORT_KINDS and kind != "ensure-import"
     return Rule(
         id=rule_id, kind=kind, summary=f.get("summary", str), why=f.get("why", str),
         safety=safety, source=f.get("source", str, ""), targets=targets,
@@ -417,8 +479,8 @@ class RuleSet:
             matched = {
                 rule.id for rule in self.rules
                 if selector in (rule.id, rule.group, "ALL")
-                or (selector == "fixable" and rule.kind != "report")
-                or (selector == "manual" and rule.kind == "report")
+                or (selector == "fixable" and rule.kind not in REPORT_KINDS)
+                or (selector == "manual" and rule.kind in REPORT_KINDS)
             }
             if selector in extra:
                 matched.add(selector)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from portkit.engine import MigrationError, migrate_source
+from pathlib import PurePath
+
+from portkit.engine import MigrationError
+from portkit.filekinds import PYTHON, kind_for
 from portkit.ruleset import Example, Rule, RuleSet
 from portkit.transform import CompiledRules
 
@@ -39,8 +42,9 @@ def check_example(ruleset: RuleSet, rule: Rule, example: Example) -> str | None:
     rules = CompiledRules(active)
     before = _dedent(example.before)
     expected = _dedent(example.after) if example.after is not None else before
+    kind = kind_for(PurePath(example.path), explicit=True) or PYTHON
     try:
-        migration = migrate_source(before, rules)
+        migration = kind.load()(before, example.path, rules, True)
     except MigrationError as error:
         return f"migration failed: {error}"
     got = migration.new_text if migration.new_text is not None else before

@@ -27,6 +27,7 @@ from portkit.ruleset import (
     RenameAttribute,
     ReplaceString,
     Report,
+    REPORT_KINDS,
     Rule,
     RuleSet,
 )
@@ -133,7 +134,7 @@ class CompiledRules:
     @cached_property
     def fixable(self) -> CompiledRules:
         """The rules that change code: what a second run must not find anything for."""
-        return CompiledRules(RuleSet(tuple(r for r in self.ruleset.rules if r.kind not in ("report",))))
+        return CompiledRules(RuleSet(tuple(r for r in self.ruleset.rules if r.kind not in REPORT_KINDS)))
 
     def flags_for(self, qualified: str) -> list[tuple[str, _Flag]]:
         """Report rules that match `qualified` or a module/class it belongs to, with the name matched.
