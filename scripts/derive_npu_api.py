@@ -231,12 +231,22 @@ def sys_modules_writes(wheel: Wheel) -> list[str]:
 def public_api_aliases(wheel: Wheel) -> dict[str, str]:
     """torch.distributed.<name> targets of _PUBLIC_API_ALIASES in the distributed patches."""
     member = "torch_npu/_init/patches/distributed_patches.py"
-    for node in wheel.tree(member).body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_PUBLIC_API_ALIASES":
-            pairs = ast.literal_eval(node.value)
-            return {t.split(".", 1)[1]: f"torch_npu.{s} (patched on by {member})"
-                    for t, s in pairs if t.count(".") == 1}
-    return {}
+    if member in wheel.names:
+        for node in wheel.tree(member).body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_PUBLIC_API_ALIASES":
+                pairs = ast.literal_eval(node.value)
+                return {t.split(".", 1)[1]: f"torch_npu.{s} (patched on by {member})"
+                        for t, s in pairs if t.count(".") == 1}
+        return {}
+    # releases before the _init/ package assign them directly: torch.distributed.X = torch_npu.Y
+    member = "torch_npu/__init__.py"
+    found: dict[str, str] = {}
+    for node in ast.walk(wheel.tree(member)):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = ast.unparse(node.targets[0])
+            if target.startswith("torch.distributed.") and target.count(".") == 2:
+                found[target.rsplit(".", 1)[1]] = f"{ast.unparse(node.value)} (patched on by {member})"
+    return found
 
 
 def import_notes(wheel: Wheel, exported: list[str]) -> list[str]:
@@ -314,16 +324,19 @@ def derive(wheel_path: Path) -> dict[str, Any]:
     version, git_version = wheel_version(wheel)
     exported, extra, submodules = npu_namespace(wheel)
 
-    [(_, _, [backend], _)] = find_calls(wheel, "rename_privateuse1_backend", "torch_npu/_init/")
-    [(gen_file, gen_line, _, flags)] = find_calls(wheel, "generate_methods_for_privateuse1_backend")
+    # where torch_npu registers itself moved between releases (torch_npu/__init__.py in 2.1,
+    # torch_npu/_init/ in 2.13): take the call with a literal backend name, wherever it is
+    backend = next(args[0] for _, _, args, _ in find_calls(wheel, "rename_privateuse1_backend") if args)
+    gen_file, gen_line, _, flags = find_calls(wheel, "generate_methods_for_privateuse1_backend")[0]
     aliases = public_api_aliases(wheel)
     torch_facts = probe_torch(backend, flags, sorted(aliases))
 
     profiler = literal_all(wheel.tree("torch_npu/profiler/__init__.py")) or []
     activity_members = sorted({n.attr for m in wheel.sources("torch_npu/profiler/") for n in ast.walk(wheel.tree(m))
                                if isinstance(n, ast.Attribute) and ast.unparse(n.value) == "ProfilerActivity"})
-    activity_origin = next(ast.unparse(n) for n in wheel.tree("torch_npu/profiler/__init__.py").body
-                           if isinstance(n, ast.ImportFrom) and any(a.name == "ProfilerActivity" for a in n.names))
+    activity_origin = next((ast.unparse(n) for n in wheel.tree("torch_npu/profiler/__init__.py").body
+                            if isinstance(n, ast.ImportFrom) and any(a.name == "ProfilerActivity" for a in n.names)),
+                           "ProfilerActivity")
 
     data: dict[str, Any] = {
         "version": version,

@@ -106,26 +106,25 @@ def test_import_notes(data: dict[str, Any]) -> None:
     assert "no sys.modules['torch.npu.<sub>'] key" in notes
 
 
-def _local_wheel() -> Path | None:
-    if os.environ.get("PORTKIT_TORCH_NPU_WHEEL"):
-        return Path(os.environ["PORTKIT_TORCH_NPU_WHEEL"])
-    cached = sorted((Path.home() / ".cache" / "portkit" / "wheels").glob(f"torch_npu-{VERSION}-*.whl"))
+def _local_wheel(version: str) -> Path | None:
+    cached = sorted((Path.home() / ".cache" / "portkit" / "wheels").glob(f"torch_npu-{version}-*.whl"))
     return cached[-1] if cached else None
 
 
-def test_rederive_matches_shipped_file(data: dict[str, Any]) -> None:
-    # The README's test command downloads the wheel (tests themselves fetch nothing).
-    assert _local_wheel() is not None, (
-        f"no torch_npu {VERSION} wheel: run `pip download --no-deps torch-npu=={VERSION} "
-        "-d ~/.cache/portkit/wheels` (part of the README's test command) or set PORTKIT_TORCH_NPU_WHEEL"
+@pytest.mark.parametrize("version", available_versions())
+def test_rederive_matches_shipped_file(version: str) -> None:
+    # The README's test command fetches the wheels (scripts/fetch_npu_wheels.py); tests fetch nothing.
+    wheel = _local_wheel(version)
+    assert wheel is not None, (
+        f"no torch_npu {version} wheel in ~/.cache/portkit/wheels: run `python scripts/fetch_npu_wheels.py` "
+        "(part of the README's test command)"
     )
     spec = importlib.util.spec_from_file_location("derive_npu_api", REPO / "scripts" / "derive_npu_api.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    wheel = _local_wheel()
-    assert wheel is not None
-    assert json.loads(json.dumps(module.derive(wheel))) == data
+    shipped = json.loads((REPO / "src" / "portkit" / "data" / f"torch_npu-{version}.json").read_text())
+    assert json.loads(json.dumps(module.derive(wheel))) == shipped
 
 
 # ---- portkit.npu_api ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from portkit import __version__
 from portkit.config import Config, ConfigError, find_config, load_config
 from portkit.discovery import DiscoveryError
 from portkit.gitstate import GitStateError
+from portkit.npu_api import available_versions
 from portkit.migrate import DirtyFilesError, MigrateOptions, Mode, migrate
 from portkit.report import render_text, to_json
 from portkit.ruleset import TARGETS, RuleError, RuleSet, load_rules
@@ -67,7 +68,7 @@ class _Settings:
 
 def _settings(config_file: Path | None, no_config: bool, rule_dirs: Sequence[Path], select: Sequence[str],
               ignore: Sequence[str], exclude: Sequence[str], target: str | None,
-              extra_ids: Sequence[str] = ()) -> _Settings:
+              extra_ids: Sequence[str] = (), torch_npu: str | None = None) -> _Settings:
     try:
         path = None if no_config else (config_file or find_config())
         config = load_config(path)
@@ -79,6 +80,11 @@ def _settings(config_file: Path | None, no_config: bool, rule_dirs: Sequence[Pat
     if chosen_target not in TARGETS:
         raise PortkitUsageError(f"{config.path}: unknown target '{chosen_target}'")
     ruleset = _load([*config.rules, *rule_dirs], chosen_select, chosen_ignore, chosen_target, extra_ids)
+    version = torch_npu or config.torch_npu
+    if version is not None:
+        if version not in available_versions():
+            raise PortkitUsageError(f"unknown torch_npu version '{version}' (known: {', '.join(available_versions())})")
+        ruleset = dataclasses.replace(ruleset, npu_version=version)
     if exclude:
         config = dataclasses.replace(config, exclude=())
     try:  # per-file ignores may name groups too; an unknown one is a configuration error
@@ -147,6 +153,11 @@ def _with(options: list):  # type: ignore[no-untyped-def]
     return decorate
 
 
+torch_npu_option = click.option(
+    "--torch-npu", "torch_npu", metavar="VERSION", default=None,
+    help="The torch_npu release to port to (default: the newest portkit knows); names it lacks are reported.")
+
+
 rules_option = click.option(
     "--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path),
     help="Also load the rule files (*.toml) in this folder. Repeatable.",
@@ -177,11 +188,12 @@ def main() -> None:
               help="Worker processes (default: all cores).")
 @click.option("--target", type=click.Choice(["npu"]), default=None,
               help="What to port to: the explicit torch.npu API (default).")
+@torch_npu_option
 @_with(config_options)
 def migrate_command(
     paths: tuple[Path, ...], as_diff: bool, output: Path | None, dry_run: bool, allow_dirty: bool,
     reports: tuple[Path, ...], rule_dirs: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
-    exclude: tuple[str, ...], no_ignore: bool, jobs: int | None, target: str | None,
+    exclude: tuple[str, ...], no_ignore: bool, jobs: int | None, target: str | None, torch_npu: str | None,
     config_file: Path | None, no_config: bool,
 ) -> None:
     """Rewrite the Python files under PATHS for Ascend NPUs (in place by default)."""
@@ -196,7 +208,7 @@ def migrate_command(
         if report.suffix.lower() != ".json":
             raise PortkitUsageError(f"{report}: unknown report format (use a .json file name)")
     mode = Mode.DIFF if as_diff else Mode.OUTPUT if output else Mode.DRY_RUN if dry_run else Mode.IN_PLACE
-    settings = _settings(config_file, no_config, rule_dirs, select, ignore, exclude, target)
+    settings = _settings(config_file, no_config, rule_dirs, select, ignore, exclude, target, (), torch_npu)
     options = MigrateOptions(
         paths=paths, ruleset=settings.ruleset, mode=mode, output=output, allow_dirty=allow_dirty,
         jobs=jobs or default_jobs(), exclude=settings.exclude, respect_gitignore=not no_ignore,
@@ -288,12 +300,14 @@ def rules_test(directory: Path) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--target", type=click.Choice(["npu"]), default=None, help="What the code should be ported to.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache in .portkit_cache/.")
+@torch_npu_option
 @_with(config_options)
 def check_command(
     paths: tuple[Path, ...], output_format: str, output_file: Path | None, rule_dirs: tuple[Path, ...],
     select: tuple[str, ...], ignore: tuple[str, ...], severity: str, exit_zero: bool,
     baseline_file: Path | None, write_baseline: Path | None, exclude: tuple[str, ...], no_ignore: bool,
-    jobs: int | None, target: str | None, no_cache: bool, config_file: Path | None, no_config: bool,
+    jobs: int | None, target: str | None, no_cache: bool, torch_npu: str | None, config_file: Path | None,
+    no_config: bool,
 ) -> None:
     """Report unported CUDA usage under PATHS (default: .); exit 1 while any remains."""
     from portkit import baseline as baselines
@@ -302,7 +316,8 @@ def check_command(
     from portkit.formats import render
     from portkit.suppressions import META_RULES
 
-    settings = _settings(config_file, no_config, rule_dirs, select, ignore, exclude, target, list(META_RULES))
+    settings = _settings(config_file, no_config, rule_dirs, select, ignore, exclude, target, list(META_RULES),
+                         torch_npu)
     baseline = baseline_file or settings.config.baseline
     # suppression hygiene follows --select/--ignore like any rule
     meta_rules = set(META_RULES) if not settings.select or "ALL" in settings.select else set(settings.select)

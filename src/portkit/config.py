@@ -31,6 +31,7 @@ class Config:
     target: str | None = None
     rules: tuple[Path, ...] = ()  # extra rule folders, resolved against the config's folder
     baseline: Path | None = None
+    torch_npu: str | None = None  # the torch_npu release to port to
 
     @property
     def base(self) -> Path:
@@ -69,7 +70,7 @@ class Config:
         return ignored
 
 
-_KEYS = {"include", "exclude", "per-file-ignores", "select", "ignore", "target", "rules", "baseline"}
+_KEYS = {"include", "exclude", "per-file-ignores", "select", "ignore", "target", "rules", "baseline", "torch-npu"}
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -120,6 +121,7 @@ def load_config(path: Path | None) -> Config:
         target=_string(table, "target", where),
         rules=tuple(base / p for p in _strings(table, "rules", where)),
         baseline=base / baseline if baseline else None,
+        torch_npu=_string(table, "torch-npu", where),
     )
 
 

@@ -446,6 +446,9 @@ class RuleSet:
     # every rule that was loaded, active or not: "no rule converts this" is judged against
     # all of them, so --select manual does not report names cuda-api would convert
     universe: tuple[Rule, ...] = ()
+    # the torch_npu release to port to (None: the newest one portkit knows); renames whose
+    # target that release lacks become manual items
+    npu_version: str | None = None
 
     def __post_init__(self) -> None:
         seen: dict[str, str] = {}
@@ -468,7 +471,8 @@ class RuleSet:
         wanted = set(ids)
         if unknown := sorted(wanted - set(self.ids)):
             raise RuleError(f"unknown rule id '{unknown[0]}' (see `portkit rules`)")
-        return RuleSet(tuple(rule for rule in self.rules if rule.id in wanted), self.universe or self.rules)
+        return RuleSet(tuple(rule for rule in self.rules if rule.id in wanted), self.universe or self.rules,
+                       self.npu_version)
 
     def expand(self, selectors: Iterable[str], extra_ids: Iterable[str] = ()) -> set[str]:
         """Rule ids named by selectors: an id, a group (the rule file's name, like `amp` or
@@ -501,14 +505,15 @@ class RuleSet:
         if any(r.needs_import for r in self.rules if r.id in keep):
             keep |= {r.id for r in self.rules if r.kind == "ensure-import"}
         keep -= ignored
-        return RuleSet(tuple(rule for rule in self.rules if rule.id in keep), self.universe or self.rules)
+        return RuleSet(tuple(rule for rule in self.rules if rule.id in keep), self.universe or self.rules,
+                       self.npu_version)
 
     def universe_set(self) -> RuleSet:
         """Every loaded rule, selected or not (for naming rules in config and comments)."""
         return RuleSet(self.universe or self.rules)
 
     def for_target(self, target: str) -> RuleSet:
-        return RuleSet(tuple(rule for rule in self.rules if target in rule.targets), self.universe)
+        return RuleSet(tuple(rule for rule in self.rules if target in rule.targets), self.universe, self.npu_version)
 
 
 def load_rule_dir(directory: Path) -> list[Rule]:

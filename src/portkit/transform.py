@@ -18,6 +18,7 @@ import libcst as cst
 
 from portkit.imports import Binding, ImportMap, build_import_map, dotted_name, dotted_parts, module_name
 from portkit.model import Safety
+from portkit.npu_api import load_npu_api
 from portkit.statements import pair, quiet_statements, trigger_lines
 from portkit.triage import Triggers
 from portkit.ruleset import (
@@ -77,10 +78,16 @@ class CompiledRules:
         self.strings: list[tuple[Rule, ReplaceString]] = []
         self.ensure_imports: list[tuple[Rule, EnsureImport]] = []
         self.triggers = Triggers()
+        self.npu_api = load_npu_api(ruleset.npu_version)
+        # renames whose target the chosen torch_npu release lacks: reported, never written
+        self.unavailable: dict[str, _Rename] = {}
         for rule in ruleset.rules:
             spec = rule.spec
             if isinstance(spec, RenameApi):
                 for old, new in spec.renames.items():
+                    if _is_npu_name(new) and not self.npu_api.has(new):
+                        self.unavailable.setdefault(old, _Rename(rule, new))
+                        continue
                     self.renames.setdefault(old, _Rename(rule, new))
                 self.triggers.add_names(spec.renames)
                 for old, new in spec.module_twins.items():
@@ -153,6 +160,10 @@ class CompiledRules:
             name = ".".join(parts[:end])
             flags.extend((qualified, flag) for flag in self.prefix_flags.get(name, ()))
         return flags
+
+
+def _is_npu_name(qualified: str) -> bool:
+    return qualified.startswith(("torch.npu.", "torch_npu."))
 
 
 def _parent(qualified: str) -> str:
@@ -501,7 +512,10 @@ class Migrator(cst.CSTTransformer):
         if binding is not None:
             # a bare name bound by `from torch.cuda import X` is handled at its import
             renamed = binding.qualified in self.rules.known_renames or node.value in self.plans
-            self._flag_uses(binding.qualified, node, renamed=renamed)
+            missing = self.rules.unavailable.get(binding.qualified)
+            if missing is not None:
+                self._flag_unavailable(binding.qualified, missing, node)
+            self._flag_uses(binding.qualified, node, renamed=renamed or missing is not None)
 
     def _receiver_is_value(self, receiver: cst.BaseExpression) -> bool:
         """False when the receiver is an imported module (`torch.cuda`), true for values."""
@@ -520,6 +534,11 @@ class Migrator(cst.CSTTransformer):
         for k in range(len(chain.parts), 0, -1):
             prefix = ".".join(names[: head_parts + k - 1])
             renamed = renamed or prefix in self.rules.known_renames
+            missing = self.rules.unavailable.get(prefix)
+            if missing is not None:
+                self._flag_unavailable(prefix, missing, chain.nodes[k - 1])
+                renamed = True  # handled: no "not converted by any rule" on top
+                break
             rename = self.rules.renames.get(prefix)
             if rename is None and k == len(chain.parts) and k > 1:
                 # the module itself used as an object (`hasattr(torch.cuda, "x")`, `return
@@ -534,6 +553,11 @@ class Migrator(cst.CSTTransformer):
             break
         self._flag_uses(qualified, chain.nodes[-1], renamed=renamed)
         return result
+
+    def _flag_unavailable(self, old: str, missing: _Rename, node: cst.CSTNode) -> None:
+        version = self.rules.npu_api.version
+        self.flag(missing.rule, node, f"{old} → {missing.new} needs a newer torch_npu: {version} does not have "
+                                      f"{missing.new}; upgrade torch_npu or port this call by hand")
 
     def _flag_uses(self, qualified: str, node: cst.CSTNode, *, renamed: bool) -> None:
         """Manual items for a used name: exact names always, module prefixes only with guidance."""
