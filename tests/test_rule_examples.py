@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from portkit.ruleset import load_rules
+from portkit.ruleset import REPORT_KINDS, load_rules
 from portkit.ruletest import check_example, check_rules
 
 RULESET = load_rules()
@@ -28,9 +28,9 @@ def test_rule_example(rule, example):
 def test_every_rule_is_documented_and_has_examples(rule):
     assert rule.examples, f"{rule.id} has no examples"
     assert rule.summary and rule.why, f"{rule.id} lacks summary/why"
-    if rule.kind not in ("report", "ensure-import"):
+    if rule.kind not in REPORT_KINDS and rule.kind != "ensure-import":
         assert any(e.after is not None for e in rule.examples), f"{rule.id} shows no before/after"
-    if rule.kind == "report":
+    if rule.kind in REPORT_KINDS:
         assert any(e.findings for e in rule.examples), f"{rule.id} has no example that it reports"
 
 
