@@ -32,6 +32,33 @@ GIT_ENV = {
 
 Cli = Callable[..., Result]
 
+# a rule of the user's own, with examples (portkit rules test, --rules)
+USER_RULE = '''
+[[rule]]
+id = "my-stream"
+kind = "rename-attribute"
+summary = "dev.cuda_stream() becomes dev.npu_stream()"
+why = "A made-up API for the tests."
+safety = "review"
+old = "cuda_stream"
+new = "npu_stream"
+call = true
+
+[[rule.examples]]
+before = """
+s = dev.cuda_stream()
+"""
+after = """
+s = dev.npu_stream()
+"""
+
+[[rule.examples]]
+before = """
+s = dev.cuda_stream
+"""
+'''
+# the second example claims a call is left alone: it is not
+
 
 def example_tree(dest: Path, which: str = "original") -> Path:
     """dest/<example>/... holding every example's `original` (or `ported`) files."""

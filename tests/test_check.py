@@ -27,7 +27,7 @@ from click.testing import CliRunner, Result
 
 from portkit.cli import main
 
-from conftest import EXAMPLE_NAMES, EXAMPLES, REPO, example_tree, git, invoke_cli, run_portkit, write
+from conftest import USER_RULE, EXAMPLE_NAMES, EXAMPLES, REPO, example_tree, git, invoke_cli, run_portkit, write
 
 # --- sources used by several tests -----------------------------------------------------------
 
@@ -59,18 +59,6 @@ MIX_RULES = {
 }
 MIX_MANUAL = {"flash-attn", "xformers", "data-parallel", "cudnn-flags"}
 
-# a rule of the user's own (the format is tested in test_cli.py)
-USER_RULE = '''
-[[rule]]
-id = "my-stream"
-kind = "rename-attribute"
-summary = "dev.cuda_stream() becomes dev.npu_stream()"
-why = "A made-up API for the tests."
-safety = "review"
-old = "cuda_stream"
-new = "npu_stream"
-call = true
-'''
 
 TEXT_FINDING = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<rule>[a-z0-9-]+) (?P<message>.*)$")
 ANSI = "\x1b["

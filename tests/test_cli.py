@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLE_NAMES, EXAMPLES, REPO, Cli, example_tree, git, run_portkit, snapshot, write
+from conftest import USER_RULE, EXAMPLE_NAMES, EXAMPLES, REPO, Cli, example_tree, git, run_portkit, snapshot, write
 
 GOOD = "import torch\nx = torch.cuda.is_available()\n"
 GOOD_PORTED = "import torch\nimport torch_npu\nx = torch.npu.is_available()\n"
@@ -43,31 +43,6 @@ LATIN1_CHANGE = b"# -*- coding: latin-1 -*-\nimport torch\nname = 'caf\xe9'\nx =
 
 SYNTAX_ERROR = b"import torch\ndef f(:\n    torch.cuda.synchronize()\n"
 
-USER_RULE = '''
-[[rule]]
-id = "my-stream"
-kind = "rename-attribute"
-summary = "dev.cuda_stream() becomes dev.npu_stream()"
-why = "A made-up API for the tests."
-safety = "review"
-old = "cuda_stream"
-new = "npu_stream"
-call = true
-
-[[rule.examples]]
-before = """
-s = dev.cuda_stream()
-"""
-after = """
-s = dev.npu_stream()
-"""
-
-[[rule.examples]]
-before = """
-s = dev.cuda_stream
-"""
-'''
-# the second example claims a call is left alone: it is not
 WRONG_USER_RULE = USER_RULE.replace('s = dev.cuda_stream\n"""', 's = dev.cuda_stream(0)\n"""')
 MALFORMED_RULE = '[[rule]]\nid = "my-broken"\nkind = "rename-everything"\nsummary = "x"\nwhy = "x"\nsafety = "safe"\n'
 
