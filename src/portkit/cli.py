@@ -22,7 +22,7 @@ from portkit.gitstate import GitStateError
 from portkit.npu_api import available_versions
 from portkit.migrate import DirtyFilesError, MigrateOptions, Mode, migrate
 from portkit.report import render_text, to_json
-from portkit.ruleset import TARGETS, RuleError, RuleSet, load_rules
+from portkit.ruleset import REPORT_KINDS, TARGETS, RuleError, RuleSet, load_rules
 from portkit.sinks import OutputError
 from portkit.sourcefile import atomic_write
 
@@ -127,6 +127,14 @@ class Progress:
             click.echo("\r\033[K", nl=False, err=True)  # clear the bar before the summary
 
 
+def _shim_rules(rule_dirs: Sequence[Path], settings: _Settings) -> RuleSet:
+    """The shim reports every manual item of the explicit port, plus what transfer_to_npu
+    gets wrong or leaves alone (the rules whose target is "shim")."""
+    shim = _load([*settings.config.rules, *rule_dirs], target="shim")
+    manual = [r for r in settings.ruleset.rules if r.kind in REPORT_KINDS]
+    return RuleSet((*manual, *shim.rules), settings.ruleset.universe, settings.ruleset.npu_version)
+
+
 def _write(path: Path, text: str) -> None:
     try:
         atomic_write(path, text.encode("utf-8"))
@@ -189,12 +197,17 @@ def main() -> None:
 @click.option("--target", type=click.Choice(["npu"]), default=None,
               help="What to port to: the explicit torch.npu API (default).")
 @torch_npu_option
+@click.option("--strategy", type=click.Choice(["port", "shim"]), default="port", show_default=True,
+              help="port: rewrite the code for torch.npu; shim: only import torch_npu's runtime switch "
+                   "(transfer_to_npu) at entry points, and report what it will not handle.")
+@click.option("--entry", "entries", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="With --strategy shim: an entry-point file (besides __main__ scripts and console scripts).")
 @_with(config_options)
 def migrate_command(
     paths: tuple[Path, ...], as_diff: bool, output: Path | None, dry_run: bool, allow_dirty: bool,
     reports: tuple[Path, ...], rule_dirs: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
     exclude: tuple[str, ...], no_ignore: bool, jobs: int | None, target: str | None, torch_npu: str | None,
-    config_file: Path | None, no_config: bool,
+    strategy: str, entries: tuple[Path, ...], config_file: Path | None, no_config: bool,
 ) -> None:
     """Rewrite the Python files under PATHS for Ascend NPUs (in place by default)."""
     from portkit.runner import default_jobs
@@ -208,11 +221,16 @@ def migrate_command(
         if report.suffix.lower() != ".json":
             raise PortkitUsageError(f"{report}: unknown report format (use a .json file name)")
     mode = Mode.DIFF if as_diff else Mode.OUTPUT if output else Mode.DRY_RUN if dry_run else Mode.IN_PLACE
+    if entries and strategy != "shim":
+        raise PortkitUsageError("--entry is for --strategy shim")
     settings = _settings(config_file, no_config, rule_dirs, select, ignore, exclude, target, (), torch_npu)
+    ruleset = settings.ruleset
+    if strategy == "shim":
+        ruleset = _shim_rules(rule_dirs, settings)
     options = MigrateOptions(
-        paths=paths, ruleset=settings.ruleset, mode=mode, output=output, allow_dirty=allow_dirty,
+        paths=paths, ruleset=ruleset, mode=mode, output=output, allow_dirty=allow_dirty,
         jobs=jobs or default_jobs(), exclude=settings.exclude, respect_gitignore=not no_ignore,
-        target=settings.target, config=settings.config,
+        target=settings.target, config=settings.config, strategy=strategy, entries=entries,
     )
     try:
         with Progress("migrated") as progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from collections.abc import Callable, Sequence
@@ -11,10 +12,10 @@ from pathlib import Path
 from portkit import filekinds, gitstate, runner, sinks
 from portkit.config import Config
 from portkit.discovery import DiscoveredFile, discover
-from portkit.model import FileResult, RunProblem
+from portkit.model import FileResult, FileStatus, RunProblem
 from portkit.report import Report
 from portkit.ruleset import RuleSet
-from portkit.sourcefile import SourceError
+from portkit.sourcefile import SourceError, read_source
 
 
 class Mode(str, enum.Enum):
@@ -47,6 +48,8 @@ class MigrateOptions:
     respect_gitignore: bool = True
     target: str = "npu"
     config: Config = field(default_factory=Config)
+    strategy: str = "port"  # "port": rewrite the code; "shim": the runtime switch at entry points
+    entries: tuple[Path, ...] = ()  # --entry files for the shim
 
 
 @dataclass
@@ -69,10 +72,13 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
                      respect_gitignore=options.respect_gitignore)
     files: list[DiscoveredFile] = [f for f in found.files if options.config.selects(f.path) and filekinds.wanted(f.path, options.paths)]
     results = []
-    for done, result in enumerate(runner.run(files, options.ruleset, options.jobs), start=1):
+    shim = options.strategy == "shim"
+    for done, result in enumerate(runner.run(files, options.ruleset, options.jobs, check=shim), start=1):
         results.append(result)
         if progress is not None:
             progress(done, len(files))
+    if shim:
+        results = _with_switch(options, files, results)
     pairs = list(zip(files, results))
     run = MigrateRun(report=_report(options, results, found.problems, started))
     if options.mode is Mode.IN_PLACE:
@@ -90,6 +96,30 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
         results = sinks.write_copy(options.paths[0], options.output, pairs)
     run.report = _report(options, results, found.problems, started)
     return run
+
+
+def _with_switch(options: MigrateOptions, files: Sequence[DiscoveredFile],
+                 results: Sequence[FileResult]) -> list[FileResult]:
+    """--strategy shim: the reports stay; entry points get the runtime switch imported."""
+    from portkit import shim  # libcst: imported only when this strategy runs
+
+    roots = {f.root for f in files}
+    entries = shim.entry_points(roots, [f.path for f in files], options.entries)
+    updated = []
+    for file, result in zip(files, results):
+        if file.path.resolve() in entries and result.status is not FileStatus.FAILED:
+            try:
+                source = read_source(file.path)
+                inserted = shim.insert_switch(source.text)
+            except (SourceError, ValueError) as error:
+                result = dataclasses.replace(result, status=FileStatus.FAILED, error=str(error))
+            else:
+                if inserted is not None:
+                    new_text, change = inserted
+                    result = dataclasses.replace(result, status=FileStatus.CHANGED, changes=(change,),
+                                                 new_text=new_text, encoding=source.encoding)
+        updated.append(result)
+    return updated
 
 
 def _report(options: MigrateOptions, results: Sequence[FileResult], problems: Sequence[SourceError],

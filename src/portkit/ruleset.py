@@ -19,10 +19,10 @@ from typing import Any
 from portkit.model import Safety
 
 # kinds that only report: everything else changes code
-REPORT_KINDS = frozenset({"report", "report-command", "cuda-source", "dependency"})
+REPORT_KINDS = frozenset({"report", "report-string", "report-command", "cuda-source", "dependency"})
 RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-TARGETS = frozenset({"npu", "accelerator"})
+TARGETS = frozenset({"npu", "accelerator", "shim"})
 
 
 class RuleError(Exception):
@@ -81,6 +81,7 @@ class ReplaceString:
     contexts: StringContexts
     report_pattern: re.Pattern[str] | None  # values in context that have no twin: a manual item
     report_message: str
+    report_only: bool = False  # kind report-string: every match is a manual item, nothing changes
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ _KIND_KEYS: dict[str, set[str]] = {
     "edit-arguments": {"calls", "positional_to_keyword", "insert_first", "keyword", "message"},
     "ensure-import": {"module"},
     "report-command": {"commands"},
+    "report-string": {"values", "prefixes", "pattern", "contexts", "message"},
     "dependency": {"packages", "replacements", "torch_pin"},
     "cuda-source": {"message"},
 }
@@ -304,6 +306,18 @@ def _parse_replace_string(f: _Fields) -> ReplaceString:
                          report_pattern=pattern, report_message=message)
 
 
+def _parse_report_string(f: _Fields) -> ReplaceString:
+    """Report-only strings in the same contexts: `values` are the strings to report."""
+    values, prefixes = f.strings("values"), f.strings("prefixes")
+    pattern = f.pattern("pattern")
+    if not values and not prefixes and pattern is None:
+        raise f.fail("a report-string rule needs 'values', 'prefixes' or 'pattern'")
+    message = f.get("message", str)
+    return ReplaceString(values={v: v for v in values}, prefixes={p: p for p in prefixes},
+                         contexts=_parse_contexts(f), report_pattern=pattern, report_message=message,
+                         report_only=True)
+
+
 def _parse_report(f: _Fields) -> Report:
     names, prefixes = f.strings("names"), f.strings("prefixes")
     guidance, keywords = f.string_map("guidance"), f.string_map("keywords")
@@ -367,6 +381,7 @@ def _parse_cuda_source(f: _Fields) -> CudaSource:
 
 
 _PARSERS = {
+    "report-string": _parse_report_string,
     "report-command": _parse_report_command,
     "dependency": _parse_dependency,
     "cuda-source": _parse_cuda_source,

@@ -709,7 +709,11 @@ class Migrator(cst.CSTTransformer):
             return self._rewrite_dict_keys(rule, spec, original, updated)
         edits: list[_StringEdit] = []
         result = rewrite_string_expression(original, updated, spec, edits)
-        for edit in edits:
+        if spec.report_only:
+            for edit in edits:
+                self.flag(rule, edit.original, spec.report_message.format(name=edit.old))
+            result = updated
+        for edit in edits if not spec.report_only else ():
             self.change(rule, edit.original, f'"{edit.old}" → "{edit.new}"')
         if not edits and spec.report_pattern is not None:
             value = _string_value(updated)

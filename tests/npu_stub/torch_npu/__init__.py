@@ -369,6 +369,12 @@ for _name, _mod in _submodules.items():
     # different module, so ported code must not do it and the stub makes it fail loudly.
     sys.modules[f"torch_npu.npu.{_name}"] = _mod
 sys.modules["torch_npu.profiler"] = profiler
+# `from torch_npu.contrib import transfer_to_npu` (--strategy shim): with no NPU the real switch
+# leaves every CUDA call on its CPU path, so the stand-in is an empty module
+contrib = types.ModuleType("torch_npu.contrib")
+contrib.transfer_to_npu = types.ModuleType("torch_npu.contrib.transfer_to_npu")  # type: ignore[attr-defined]
+sys.modules["torch_npu.contrib"] = contrib
+sys.modules["torch_npu.contrib.transfer_to_npu"] = contrib.transfer_to_npu  # type: ignore[attr-defined]
 sys.modules["torch_npu.distributed"] = distributed
 for _name, _info in API["torch.distributed"].items():  # only what plain torch lacks
     if not _info["in_plain_torch"]:
