@@ -255,10 +255,14 @@ def rules_group(context: click.Context, rule_dirs: tuple[Path, ...]) -> None:
     """List the rules (id, kind, fix safety, summary)."""
     context.obj = rule_dirs
     if context.invoked_subcommand is None:
-        ruleset = _load(rule_dirs)
+        try:
+            ruleset = load_rules(rule_dirs)
+        except RuleError as error:
+            raise PortkitUsageError(str(error)) from None
         width = max(len(r.id) for r in ruleset.rules)
         for rule in ruleset.rules:
-            click.echo(f"{rule.id.ljust(width)}  {rule.kind:<16}  {str(rule.safety):<6}  {rule.summary}")
+            targets = ",".join(sorted(rule.targets))
+            click.echo(f"{rule.id.ljust(width)}  {rule.kind:<16}  {str(rule.safety):<6}  {targets:<5}  {rule.summary}")
 
 
 @rules_group.command(name="show")
@@ -268,9 +272,10 @@ def rules_show(rule_dirs: tuple[Path, ...], rule_id: str) -> None:
     """Print a rule's documentation: what it does, why, an example, fix safety, source."""
     from portkit.ruledocs import render_rule
 
-    ruleset = _load(rule_dirs)
     try:
-        rule = ruleset.get(rule_id)
+        rule = load_rules(rule_dirs).get(rule_id)
+    except RuleError as error:
+        raise PortkitUsageError(str(error)) from None
     except KeyError:
         raise PortkitUsageError(f"unknown rule id '{rule_id}' (see `portkit rules`)") from None
     click.echo(render_rule(rule), nl=False)
