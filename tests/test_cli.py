@@ -361,6 +361,54 @@ def test_usage_errors_exit_2_with_one_line(cli: Cli, tmp_path: Path, args: tuple
     assert snapshot(src) == before
 
 
+def test_review_reports_from_migrate_and_from_the_json(cli: Cli, tmp_path: Path) -> None:
+    import csv
+    import json
+    import re
+
+    src = example_tree(tmp_path / "src")
+    result = cli("migrate", "src", "-j", "1", "--report", "r.json", "--report", "r.html",
+                 "--report", "pr.md", "--report", "csv/")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["summary"]
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    blocks = dict(re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', page, re.DOTALL))
+    assert json.loads(blocks["portkit-summary"]) == summary
+    assert f"**{summary['files_scanned']}** files scanned" in (tmp_path / "pr.md").read_text(encoding="utf-8")
+    with open(tmp_path / "csv" / "change_list.csv", encoding="utf-8", newline="") as stream:
+        assert len(list(csv.reader(stream))) == summary["changes"] + 1
+    # in place, the files were rewritten; the page still has full hunks (context lines) of the originals
+    rows = [row for hunk in json.loads(blocks["portkit-file-0"])["h"] for row in hunk[4]]
+    assert any(row[0] == 0 for row in rows)
+    assert any(row[0] == 1 and "torch.cuda" in "".join(t if isinstance(t, str) else t[1] for t in row[3])
+               for row in rows)
+
+    again = cli("report", "r.json", "-o", "again.html", "-o", "again.md", "-o", "again/")
+    assert again.exit_code == 0, again.output
+    blocks = dict(re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>',
+                             (tmp_path / "again.html").read_text(encoding="utf-8"), re.DOTALL))
+    assert json.loads(blocks["portkit-summary"]) == summary
+    assert (tmp_path / "again.md").read_text(encoding="utf-8") == (tmp_path / "pr.md").read_text(encoding="utf-8")
+    for name in ("change_list.csv", "unsupported_api.csv", "api_performance_advice.csv"):
+        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "csv" / name).read_bytes()
+
+
+@pytest.mark.parametrize("args, names", [
+    (("report", "missing.json", "-o", "r.html"), "missing.json"),
+    (("report", "r.json", "-o", "r.txt"), "r.txt"),
+    (("report", "notjson.json", "-o", "r.html"), "notjson.json"),
+    (("report", "old.json", "-o", "r.html"), "schema version"),
+], ids=["missing", "unknown-format", "not-json", "old-schema"])
+def test_report_command_usage_errors(cli: Cli, tmp_path: Path, args: tuple[str, ...], names: str) -> None:
+    (tmp_path / "r.json").write_text('{"schema_version": 1}', encoding="utf-8")
+    (tmp_path / "notjson.json").write_text("{", encoding="utf-8")
+    (tmp_path / "old.json").write_text('{"schema_version": 0}', encoding="utf-8")
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert names in one_line(result.stderr)
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_unknown_option_exits_2(cli: Cli, tmp_path: Path) -> None:
     result = cli("migrate", "--frobnicate", ".")
     assert result.exit_code == 2

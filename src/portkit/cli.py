@@ -5,9 +5,10 @@ Exit codes: 0 success (manual items included), 1 some files failed, 2 usage or c
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
@@ -21,7 +22,8 @@ from portkit.discovery import DiscoveryError
 from portkit.gitstate import GitStateError
 from portkit.npu_api import available_versions
 from portkit.migrate import DirtyFilesError, MigrateOptions, Mode, migrate
-from portkit.report import render_text, to_json
+from portkit.report import Report, ReportFormatError, from_json_data, render_text, to_json
+from portkit.review import report_format
 from portkit.ruleset import REPORT_KINDS, TARGETS, RuleError, RuleSet, load_rules
 from portkit.sinks import OutputError
 from portkit.sourcefile import atomic_write
@@ -142,6 +144,33 @@ def _write(path: Path, text: str) -> None:
         raise PortkitUsageError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
+REPORT_TARGETS = "FILE.json, FILE.html (review page), FILE.md (pull-request text) or DIR/ (msFmkTransplt CSV files)"
+
+
+def _check_report_targets(targets: Sequence[str]) -> None:
+    for target in targets:
+        if report_format(target) is None:
+            raise PortkitUsageError(f"{target}: unknown report format (use {REPORT_TARGETS})")
+
+
+def _write_report(report: Report, target: str, sources: Mapping[str, tuple[str, str]] | None = None) -> None:
+    """One report, in the format its name asks for (see docs/reports.md)."""
+    from portkit import review
+
+    kind = review.report_format(target)
+    if kind == "csv":
+        try:
+            review.write_csv_dir(report, Path(target))
+        except OSError as error:
+            raise PortkitUsageError(f"{target}: cannot write: {error.strerror or error}") from None
+    elif kind == "html":
+        _write(Path(target), review.render_html(report, sources))
+    elif kind == "md":
+        _write(Path(target), review.render_markdown(report))
+    else:
+        _write(Path(target), to_json(report))
+
+
 def _split_ids(values: Sequence[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
@@ -185,8 +214,8 @@ def main() -> None:
               help="Write a complete ported copy of the tree to this folder; the source is untouched.")
 @click.option("--dry-run", is_flag=True, help="Change nothing; print only the summary.")
 @click.option("--allow-dirty", is_flag=True, help="Rewrite files even if they have uncommitted git changes.")
-@click.option("--report", "reports", multiple=True, type=click.Path(path_type=Path),
-              help="Write the full report to this file (.json). Repeatable.")
+@click.option("--report", "reports", multiple=True, type=click.Path(),
+              help=f"Write the full report: {REPORT_TARGETS}. Repeatable.")
 @rules_option
 @click.option("--select", multiple=True, help="Only these rule ids (comma-separated or repeated).")
 @click.option("--ignore", multiple=True, help="Not these rule ids.")
@@ -205,7 +234,7 @@ def main() -> None:
 @_with(config_options)
 def migrate_command(
     paths: tuple[Path, ...], as_diff: bool, output: Path | None, dry_run: bool, allow_dirty: bool,
-    reports: tuple[Path, ...], rule_dirs: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
+    reports: tuple[str, ...], rule_dirs: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
     exclude: tuple[str, ...], no_ignore: bool, jobs: int | None, target: str | None, torch_npu: str | None,
     strategy: str, entries: tuple[Path, ...], config_file: Path | None, no_config: bool,
 ) -> None:
@@ -217,9 +246,7 @@ def migrate_command(
         raise PortkitUsageError(f"{' and '.join(chosen)} cannot be used together")
     if output is not None and len(paths) != 1:
         raise PortkitUsageError("--output takes exactly one source path")
-    for report in reports:
-        if report.suffix.lower() != ".json":
-            raise PortkitUsageError(f"{report}: unknown report format (use a .json file name)")
+    _check_report_targets(reports)
     mode = Mode.DIFF if as_diff else Mode.OUTPUT if output else Mode.DRY_RUN if dry_run else Mode.IN_PLACE
     if entries and strategy != "shim":
         raise PortkitUsageError("--entry is for --strategy shim")
@@ -231,6 +258,7 @@ def migrate_command(
         paths=paths, ruleset=ruleset, mode=mode, output=output, allow_dirty=allow_dirty,
         jobs=jobs or default_jobs(), exclude=settings.exclude, respect_gitignore=not no_ignore,
         target=settings.target, config=settings.config, strategy=strategy, entries=entries,
+        keep_sources=any(report_format(report) == "html" for report in reports),  # full diffs need the originals
     )
     try:
         with Progress("migrated") as progress:
@@ -242,10 +270,32 @@ def migrate_command(
         sys.stdout.buffer.write(run.patch)
         sys.stdout.buffer.flush()
     for report in reports:
-        _write(report, to_json(run.report))
+        _write_report(run.report, report, run.sources)
     # with --diff the patch owns stdout; the summary goes to stderr so `> fix.patch` stays clean
     click.echo(render_text(run.report), nl=False, err=mode is Mode.DIFF)
     sys.exit(EXIT_FAILED if run.report.failed or run.report.problems else EXIT_OK)
+
+
+@main.command(name="report")
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--output", "-o", "outputs", multiple=True, required=True, type=click.Path(),
+              help=f"Write the report as {REPORT_TARGETS}. Repeatable.")
+def report_command(source: Path, outputs: tuple[str, ...]) -> None:
+    """Render a JSON report (`portkit migrate --report FILE.json`) for review: HTML, Markdown or CSV."""
+    _check_report_targets(outputs)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PortkitUsageError(f"{source}: cannot read: {error.strerror or error}") from None
+    except ValueError as error:  # not UTF-8, not JSON
+        raise PortkitUsageError(f"{source}: not a JSON file ({error})") from None
+    try:
+        report = from_json_data(data)
+    except ReportFormatError as error:
+        raise PortkitUsageError(f"{source}: {error}") from None
+    for output in outputs:
+        _write_report(report, output)
+        click.echo(f"portkit: wrote {output}", err=True)
 
 
 @main.group(name="rules", invoke_without_command=True)

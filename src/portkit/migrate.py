@@ -48,6 +48,7 @@ class MigrateOptions:
     respect_gitignore: bool = True
     target: str = "npu"
     config: Config = field(default_factory=Config)
+    keep_sources: bool = False  # keep changed files' original and migrated text (the HTML report)
     strategy: str = "port"  # "port": rewrite the code; "shim": the runtime switch at entry points
     entries: tuple[Path, ...] = ()  # --entry files for the shim
 
@@ -57,6 +58,7 @@ class MigrateRun:
     report: Report
     patch: bytes = b""  # for Mode.DIFF, in each file's own encoding
     written: list[Path] = field(default_factory=list)
+    sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # report path -> (original, migrated)
 
 
 def rules_table(ruleset: RuleSet) -> dict[str, dict[str, str]]:
@@ -81,6 +83,8 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
         results = _with_switch(options, files, results)
     pairs = list(zip(files, results))
     run = MigrateRun(report=_report(options, results, found.problems, started))
+    if options.keep_sources:  # before any sink writes: in place, the original is about to go
+        run.sources = _sources(pairs)
     if options.mode is Mode.IN_PLACE:
         changed = [file.path for file, result in pairs if result.new_text is not None]
         if not options.allow_dirty:
@@ -120,6 +124,19 @@ def _with_switch(options: MigrateOptions, files: Sequence[DiscoveredFile],
                                                  new_text=new_text, encoding=source.encoding)
         updated.append(result)
     return updated
+
+
+def _sources(pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> dict[str, tuple[str, str]]:
+    """Each changed file's original text (read again) and migrated text, by report path."""
+    sources = {}
+    for file, result in pairs:
+        if result.new_text is None:
+            continue
+        try:
+            sources[result.path] = (read_source(file.path).text, result.new_text)
+        except SourceError:
+            continue  # the review shows this file's changes from the report alone
+    return sources
 
 
 def _report(options: MigrateOptions, results: Sequence[FileResult], problems: Sequence[SourceError],

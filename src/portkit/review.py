@@ -17,6 +17,7 @@ totals are the JSON report's totals. docs/reports.md describes the formats.
 from __future__ import annotations
 
 import base64
+import bisect
 import builtins
 import csv
 import difflib
@@ -29,13 +30,13 @@ import os
 import re
 import tokenize
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 from urllib.parse import quote
 
-from portkit.model import Change, FileResult, FileStatus, Finding, Safety
+from portkit.model import Change, FileResult, FileStatus, Finding
 from portkit.report import Report
 from portkit.sourcefile import atomic_write
 
@@ -71,20 +72,31 @@ def report_format(target: str) -> str | None:
 # kernels. Rules not listed (user rules) weigh DEFAULT_EFFORT.
 EFFORT_WEIGHTS: dict[str, int] = {
     "cuda-extension": 8,
+    "cuda-op": 8,
     "triton": 8,
     "flash-attn": 5,
     "xformers": 5,
     "bitsandbytes": 5,
     "apex": 3,
     "cupy-pynvml": 3,
+    "cuda-dependency": 3,
     "data-parallel": 3,
     "torch-compile": 3,
+    "shim-jit-script": 3,
     "cuda-profiler": 2,
+    "cuda-op-call": 2,
+    "cuda-tools": 2,
     "cuda-only-api": 2,
     "cuda-api-unknown": 2,
     "device-capability": 2,
     "cudnn-flags": 1,
     "env-var": 1,
+    "torch-pin": 1,
+    "nvidia-smi": 1,
+    "shim-device-comparison": 1,
+    "shim-backend-comparison": 1,
+    "shim-env-var": 1,
+    "shim-load-path": 1,
 }
 DEFAULT_EFFORT = 2
 
@@ -139,71 +151,53 @@ _STRING_TOKENS = frozenset(
 )
 
 
+_NAME, _OP, _NUMBER, _COMMENT = tokenize.NAME, tokenize.OP, tokenize.NUMBER, tokenize.COMMENT
+_LAYOUT = frozenset((tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT))
+
+
 def _styled_ranges(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, css class) character ranges of `text`. Snippets that do not tokenize as a
-    whole (an unclosed bracket, a dedent the snippet does not explain) are tokenized again from
-    the line after the last good token; what still fails stays plain."""
+    """(start, end, css class) character ranges of `text`, from the stdlib tokenizer. Snippets
+    that do not tokenize as a whole (an unclosed bracket, a dedent the snippet does not explain)
+    are tokenized again from the line after the last good token; what still fails stays plain."""
     ranges: list[tuple[int, int, str]] = []
     offset = 0
     while offset < len(text):
-        starts: list[int] = []
-        position = offset
-        lines = io.StringIO(text[offset:], newline="")
-
-        def readline() -> str:
-            nonlocal position
-            line = lines.readline()
-            starts.append(position)
-            position += len(line)
-            return line
-
+        physical = io.StringIO(text[offset:], newline="").readlines()  # \n, \r\n and \r, as tokenize
+        starts = [offset]
+        for line in physical:
+            starts.append(starts[-1] + len(line))
         last_row = 0
         previous = ""
         try:
-            for token in tokenize.generate_tokens(readline):
-                if token.type == tokenize.ENDMARKER:
-                    break
-                start = starts[token.start[0] - 1] + token.start[1]
-                end = starts[token.end[0] - 1] + token.end[1]
-                css = _token_class(token, previous)
+            for kind, string, (row, col), (end_row, end_col), line in tokenize.generate_tokens(iter(physical).__next__):
+                if kind == _NAME:
+                    css = ("k" if string in _KEYWORDS else "f" if previous in ("def", "class")
+                           else "b" if string in _BUILTINS else "")
+                elif kind in _STRING_TOKENS:
+                    css = "s"
+                elif kind == _COMMENT:
+                    css = "c"
+                elif kind == _NUMBER:
+                    css = "n"
+                elif kind == _OP and string == "@" and not line[:col].strip():
+                    css = "d"
+                else:
+                    css = ""
                 if css:
-                    ranges.append((start, end, css))
-                if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT,
-                                      tokenize.DEDENT):
-                    previous = token.string
-                last_row = token.end[0]
-            break
-        except (tokenize.TokenError, SyntaxError):
+                    ranges.append((starts[row - 1] + col, starts[end_row - 1] + end_col, css))
+                if kind not in _LAYOUT:
+                    previous = string
+                last_row = end_row
+        except (tokenize.TokenError, SyntaxError, StopIteration):
             # start again at the line after the last complete token (at least one line on)
-            row = max(last_row, 1)
-            restart = starts[row] if row < len(starts) else len(text)
+            restart = starts[min(max(last_row, 1), len(physical))]
             ranges = [r for r in ranges if r[1] <= restart]
             if restart <= offset:
-                nxt = text.find("\n", offset)
-                restart = len(text) if nxt < 0 else nxt + 1
+                restart = starts[1] if len(starts) > 1 else len(text)
             offset = restart
+            continue
+        break
     return ranges
-
-
-def _token_class(token: tokenize.TokenInfo, previous: str) -> str:
-    kind = token.type
-    if kind == tokenize.NAME:
-        if token.string in _KEYWORDS:
-            return "k"
-        if previous in ("def", "class"):
-            return "f"
-        if token.string in _BUILTINS:
-            return "b"
-        return ""
-    if kind in _STRING_TOKENS:
-        return "s"
-    if kind == tokenize.COMMENT:
-        return "c"
-    if kind == tokenize.NUMBER:
-        return "n"
-    if kind == tokenize.OP and token.string == "@" and token.line[: token.start[1]].strip() == "":
-        return "d"
-    return ""
 
 
 def highlight(text: str) -> list[list[Token]]:
@@ -215,21 +209,29 @@ def highlight(text: str) -> list[list[Token]]:
     out: list[list[Token]] = []
     position = 0
     r = 0
+    count = len(ranges)
     for physical in text.splitlines(keepends=True):
         content = physical.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
         start, end = position, position + len(content)
         position += len(physical)
+        while r < count and ranges[r][1] <= start:
+            r += 1
+        if r == count or ranges[r][0] >= end:
+            out.append([content] if content else [])
+            continue
         line: list[Token] = []
         cursor = start
-        while r < len(ranges) and ranges[r][1] <= start:
-            r += 1
         k = r
-        while k < len(ranges) and ranges[k][0] < end:
-            a, b, css = max(ranges[k][0], start), min(ranges[k][1], end), ranges[k][2]
+        while k < count and ranges[k][0] < end:
+            a, b, css = ranges[k]
+            a, b = max(a, start), min(b, end)
             if a > cursor:
                 _plain(line, text[cursor:a])
             if b > a:
-                line.append([css, text[a:b]])
+                if a == cursor and line and isinstance(line[-1], list) and line[-1][0] == css:
+                    line[-1][1] += text[a:b]  # f-string parts (Python 3.12+) are one string
+                else:
+                    line.append([css, text[a:b]])
             cursor = max(cursor, b)
             if ranges[k][1] > end:
                 break  # continues on the next line (a multi-line string)
@@ -239,6 +241,16 @@ def highlight(text: str) -> list[list[Token]]:
             _plain(line, text[cursor:end])
         out.append(line)
     return out
+
+
+def _no_highlight(text: str) -> list[list[Token]]:
+    return [[line] if line else [] for line in text.splitlines()]
+
+
+def _highlighter(path: str) -> Callable[[str], list[list[Token]]]:
+    """Python files are highlighted; other files portkit reports on (requirements, shell
+    scripts, CUDA sources) are shown plain rather than wrongly coloured."""
+    return highlight if path.lower().endswith((".py", ".pyi", ".pyw")) else _no_highlight
 
 
 def _plain(line: list[Token], text: str) -> None:
@@ -304,12 +316,13 @@ def _attach(rows: Sequence[_Row], entries: Sequence[Entry]) -> dict[int, list[in
     if not rows:
         return {}
     ends = _block_ends(rows)
+    with_old = [i for i, row in enumerate(rows) if row.old is not None]  # original lines ascend
+    old_numbers = [rows[i].old or 0 for i in with_old]
+    row_of = dict(zip(old_numbers, with_old))
 
     def position(line: int) -> int:  # the first row at or after original line `line`
-        for i, row in enumerate(rows):
-            if row.old is not None and row.old >= line:
-                return i
-        return len(rows)
+        k = bisect.bisect_left(old_numbers, line)
+        return with_old[k] if k < len(with_old) else len(rows)
 
     notes: dict[int, list[int]] = {}
     for index, entry in enumerate(entries):
@@ -321,7 +334,7 @@ def _attach(rows: Sequence[_Row], entries: Sequence[Entry]) -> dict[int, list[in
                 target = ends[p - 1]
         elif isinstance(entry, Change):
             last = max(entry.span.end_line, line)
-            hits = [i for i, row in enumerate(rows) if row.kind == DEL and row.old is not None and line <= row.old <= last]
+            hits = [row_of[n] for n in range(line, last + 1) if n in row_of and rows[row_of[n]].kind == DEL]
             if hits:
                 target = ends[hits[-1]]
         if target is None:
@@ -331,18 +344,36 @@ def _attach(rows: Sequence[_Row], entries: Sequence[Entry]) -> dict[int, list[in
     return notes
 
 
+def _line_opcodes(old: Sequence[str], new: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib's opcodes, quicker: the common head and tail are matched before difflib runs, and
+    difflib's "popular line" heuristic (autojunk) is on, since ported files differ in few lines."""
+    head = 0
+    limit = min(len(old), len(new))
+    while head < limit and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]:
+        tail += 1
+    ops: list[tuple[str, int, int, int, int]] = [("equal", 0, head, 0, head)] if head else []
+    middle = difflib.SequenceMatcher(None, old[head:len(old) - tail], new[head:len(new) - tail])
+    ops += [(tag, i1 + head, i2 + head, j1 + head, j2 + head) for tag, i1, i2, j1, j2 in middle.get_opcodes()
+            if i2 > i1 or j2 > j1]
+    if tail:
+        ops.append(("equal", len(old) - tail, len(old), len(new) - tail, len(new)))
+    return ops
+
+
 def _hunks_from_sources(result: FileResult, old: str, new: str) -> list[_Hunk]:
-    """Full hunks: `CONTEXT_LINES` of context around every change and manual item."""
+    """Full hunks: `CONTEXT_LINES` of context around every change and manual item. Only the
+    lines shown are highlighted (tokenizing whole files would cost more than the rest)."""
     old_lines, new_lines = old.splitlines(), new.splitlines()
-    old_tokens, new_tokens = highlight(old), highlight(new)
     rows: list[_Row] = []
-    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in _line_opcodes(old_lines, new_lines):
         if tag == "equal":
-            rows += [_Row(CTX, i + 1, j1 + (i - i1) + 1, old_lines[i], old_tokens[i]) for i in range(i1, i2)]
+            rows += [_Row(CTX, i + 1, j1 + (i - i1) + 1, old_lines[i], []) for i in range(i1, i2)]
         else:
-            rows += [_Row(DEL, i + 1, None, old_lines[i], old_tokens[i]) for i in range(i1, i2)]
-            rows += [_Row(ADD, None, j + 1, new_lines[j], new_tokens[j]) for j in range(j1, j2)]
+            rows += [_Row(DEL, i + 1, None, old_lines[i], []) for i in range(i1, i2)]
+            rows += [_Row(ADD, None, j + 1, new_lines[j], []) for j in range(j1, j2)]
     notes = _attach(rows, _entries(result))
     wanted = sorted({i for i, row in enumerate(rows) if row.kind != CTX} | set(notes))
     windows: list[list[int]] = []
@@ -352,13 +383,101 @@ def _hunks_from_sources(result: FileResult, old: str, new: str) -> list[_Hunk]:
             windows[-1][1] = max(windows[-1][1], high)
         else:
             windows.append([low, high])
+    shown = [row for low, high in windows for row in rows[low:high]]
+    paint = _highlighter(result.path)
+    old_tokens = _highlight_lines(old, old_lines, {r.old for r in shown if r.kind != ADD and r.old is not None}, paint)
+    new_tokens = _highlight_lines(new, new_lines, {r.new for r in shown if r.kind == ADD and r.new is not None}, paint)
+    for row in shown:
+        number = (row.new if row.kind == ADD else row.old) or 0
+        row.tokens = (new_tokens if row.kind == ADD else old_tokens).get(number) or [row.text]
     hunks = []
+    old_after = new_after = 0
+    previous = 0
     for low, high in windows:
-        old_after = max((r.old for r in rows[:low] if r.old is not None), default=0)
-        new_after = max((r.new for r in rows[:low] if r.new is not None), default=0)
+        for row in rows[previous:low]:
+            old_after = row.old if row.old is not None else old_after
+            new_after = row.new if row.new is not None else new_after
+        previous = low
         hunks.append(_Hunk(rows[low:high], {i - low: ids for i, ids in notes.items() if low <= i < high},
                            old_after, new_after))
     return hunks
+
+
+# string literals, so that highlighting a few lines of a file can start and end outside them
+_QUOTE_OR_HASH = re.compile(r"[#'\"]")
+_LINE_END = re.compile(r"[\r\n]")
+_STRING_AT = {
+    "'" * 3: re.compile(r"'{3}(?:\\.|[^\\])*?'{3}", re.DOTALL),
+    '"' * 3: re.compile(r'"{3}(?:\\.|[^\\])*?"{3}', re.DOTALL),
+    "'": re.compile(r"'(?:\\.|[^'\\\r\n])*'?", re.DOTALL),
+    '"': re.compile(r'"(?:\\.|[^"\\\r\n])*"?', re.DOTALL),
+}
+
+
+def _multiline_strings(text: str) -> list[tuple[int, int]]:
+    """(first, last) line numbers of the string literals that span lines (a quick scan from
+    quote to quote, so that highlighting a few lines can start and end outside them)."""
+    starts, position = [], 0
+    for physical in text.splitlines(keepends=True):
+        starts.append(position)
+        position += len(physical)
+    spans = []
+    i = 0
+    while True:
+        found = _QUOTE_OR_HASH.search(text, i)
+        if found is None:
+            break
+        j = found.start()
+        if text[j] == "#":
+            end = _LINE_END.search(text, j)
+            i = end.start() if end else len(text)
+            continue
+        quote = text[j] * 3 if text.startswith(text[j] * 3, j) else text[j]
+        literal = _STRING_AT[quote].match(text, j)
+        i = literal.end() if literal else len(text)  # an unterminated triple quote: to the end
+        first, last = bisect.bisect_right(starts, j), bisect.bisect_right(starts, max(i - 1, j))
+        if last > first:
+            spans.append((first, last))
+    return spans
+
+
+def _highlight_lines(text: str, lines: Sequence[str], wanted: set[int],
+                     paint: Callable[[str], list[list[Token]]] = highlight) -> dict[int, list[Token]]:
+    """Tokens of the `wanted` lines (1-based) of `text`: each run of wanted lines is tokenized
+    on its own, widened to whole string literals so a docstring is still a string."""
+    if not wanted:
+        return {}
+    spans = _multiline_strings(text)
+    runs: list[list[int]] = []
+    for n in sorted(wanted):
+        if runs and n <= runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    for run in runs:
+        changed = True
+        while changed:
+            changed = False
+            for first, last in spans:
+                if first < run[0] <= last:
+                    run[0], changed = first, True
+                if first <= run[1] < last:
+                    run[1], changed = last, True
+    runs.sort()
+    merged: list[list[int]] = []
+    for run in runs:
+        if merged and run[0] <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], run[1])
+        else:
+            merged.append(run)
+    out: dict[int, list[Token]] = {}
+    for first, last in merged:
+        chunk = lines[first - 1:last]
+        tokens = paint("\n".join(chunk))
+        for k, line in enumerate(chunk):
+            if first + k in wanted:
+                out[first + k] = _at(tokens, k, line)
+    return out
 
 
 @dataclass
@@ -377,6 +496,7 @@ def _hunks_from_report(result: FileResult) -> list[_Hunk]:
     adjacent lines form one hunk. Migrated line numbers are the original ones shifted by the
     lines added or removed above."""
     entries = _entries(result)
+    paint = _highlighter(result.path)
     groups: list[_Group] = []
     modify: list[_Group] = []
     for index, entry in enumerate(entries):
@@ -424,14 +544,14 @@ def _hunks_from_report(result: FileResult) -> list[_Hunk]:
         old_lines = [group.old.get(n, "") for n in range(group.start, group.end + 1)]
         rows: list[_Row] = []
         if group.insert:
-            tokens = highlight("\n".join(group.new))
+            tokens = paint("\n".join(group.new))
             rows = [_Row(ADD, None, group.start + shift + k, t, tokens[k] if k < len(tokens) else [t])
                     for k, t in enumerate(group.new)]
         elif not any(isinstance(entries[i], Change) for i in group.entries):  # a manual item's line
-            tokens = highlight(old_lines[0])
+            tokens = paint(old_lines[0])
             rows = [_Row(CTX, group.start, group.start + shift, old_lines[0], tokens[0] if tokens else [old_lines[0]])]
         else:
-            old_tokens, new_tokens = highlight("\n".join(old_lines)), highlight("\n".join(group.new))
+            old_tokens, new_tokens = paint("\n".join(old_lines)), paint("\n".join(group.new))
             matcher = difflib.SequenceMatcher(None, old_lines, group.new, autojunk=False)
             for tag, i1, i2, j1, j2 in matcher.get_opcodes():
                 if tag == "equal":
@@ -513,7 +633,6 @@ def _html_data(report: Report, sources: Sources | None) -> tuple[dict[str, Any],
             "p": result.path, "s": str(result.status), "c": len(result.changes), "m": len(result.findings),
             "e": result.error,
             "x": sorted({(c[1], c[2]) for c in coded}),  # (rule, safety) pairs present
-            "k": sorted({c[0] for c in coded}),  # entry kinds present
             "q": sorted({c[5] for c in coded}),  # messages, for the search box
             "cs": [sum(1 for c in coded if c[0] == 0 and c[2] == s) for s in range(3)],
         })
@@ -535,7 +654,6 @@ def _html_data(report: Report, sources: Sources | None) -> tuple[dict[str, Any],
         "msgs": list(messages),
         "files": files,
         "groups": groups,
-        "full": sources is not None,
         "pageSize": 50,
     }
     return index, details
@@ -549,11 +667,14 @@ def _totals_html(report: Report) -> str:
         ("problems", "paths not readable"), ("changes", "changes (converted)"),
         ("manual_items", "manual items (left for a person)"),
     ]
+    by_safety = s["changes_by_safety"]
+    notes = {"changes": " · ".join(f"{by_safety[k]} {k}" for k in SAFETY_ORDER if by_safety.get(k))}
     out = ['<div class="totals">']
     for key, label in cards:
         warn = " warn" if key in ("files_failed", "problems", "manual_items") and s[key] else ""
-        out.append(f'<div class="total{warn}" data-total="{key}"><span class="num">{s[key]}</span>'
-                   f'<span class="lbl">{_e(label)}</span></div>')
+        note = f'<span class="sub">{_e(notes[key])}</span>' if notes.get(key) else ""
+        out.append(f'<div class="total{warn}" data-total="{key}"><span class="num">{s[key]:,}</span>'
+                   f'<span class="lbl">{_e(label)}</span>{note}</div>')
     out.append("</div>")
     return "".join(out)
 
@@ -566,18 +687,19 @@ def _rules_html(report: Report) -> str:
     for rule in used:
         info = report.rules.get(rule, {})
         safety = info.get("safety", "?")
+        summary = info.get("summary", "")
         rows.append(
             f'<tr data-rule="{_e(rule)}"><td><button type="button" class="rulelink" data-rule="{_e(rule)}" '
-            f'title="Show only {_e(rule)}">{_e(rule)}</button></td><td>{_e(info.get("kind", "?"))}</td>'
-            f'<td><span class="tag s-{_e(safety)}">{_e(safety)}</span></td>'
+            f'title="{_e(info.get("kind", "?"))} rule: click to show only its changes and manual items">'
+            f'{_e(rule)}</button></td><td><span class="tag s-{_e(safety)}">{_e(safety)}</span></td>'
             f'<td class="num">{changes.get(rule, 0)}</td><td class="num">{manual.get(rule, 0)}</td>'
-            f'<td class="sum">{_e(info.get("summary", ""))}</td></tr>'
+            f'<td class="sum" title="{_e(summary)}">{_e(summary)}</td></tr>'
         )
     if not rows:
-        rows.append('<tr><td colspan="6" class="empty">No rule changed or reported anything.</td></tr>')
-    total = (f'<tr class="totalrow"><th>total</th><td></td><td></td><td class="num">{len(report.changes)}</td>'
+        rows.append('<tr><td colspan="5" class="empty">No rule changed or reported anything.</td></tr>')
+    total = (f'<tr class="totalrow"><th>total</th><td></td><td class="num">{len(report.changes)}</td>'
              f'<td class="num">{len(report.findings)}</td><td></td></tr>')
-    return ('<table class="stats" id="by-rule"><thead><tr><th>rule</th><th>kind</th><th>fix safety</th>'
+    return ('<table class="stats" id="by-rule"><thead><tr><th>rule</th><th>fix safety</th>'
             '<th class="num">changes</th><th class="num">manual items</th><th>what it does</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody><tfoot>{total}</tfoot></table>')
 
@@ -615,10 +737,8 @@ def render_html(report: Report, sources: Sources | None = None) -> str:
     s = report.summary()
     title = (f"portkit review: {s['files_changed']} file(s) changed, {s['changes']} change(s), "
              f"{s['manual_items']} manual item(s)")
-    rule_options = "".join(
-        f'<option value="{_e(r)}">{_e(r)} ({report.changes_by_rule.get(r, 0) + report.findings_by_rule.get(r, 0)})</option>'
-        for r in index["rules"] if r in report.changes_by_rule or r in report.findings_by_rule
-    )
+    counts = Counter(s["changes_by_rule"]) + Counter(s["manual_items_by_rule"])
+    rule_options = "".join(f'<option value="{_e(r)}">{_e(r)} ({counts[r]})</option>' for r in index["rules"] if counts[r])
     safety_boxes = "".join(
         f'<label class="chk"><input type="checkbox" name="safety" value="{i}" checked> '
         f'<span class="tag s-{name}">{name}</span></label>' for i, name in enumerate(SAFETY_ORDER)
@@ -650,13 +770,13 @@ def render_html(report: Report, sources: Sources | None = None) -> str:
 <main>
 <section id="summary" aria-label="Totals">
 {_totals_html(report)}
+{_failures_html(report)}
 <div class="twocol">
 <div><h2>By rule</h2>{_rules_html(report)}</div>
 <div><h2>By fix safety</h2>{_safety_html(report)}
 <p class="hint">Click a rule id to show only its changes and manual items. Manual items are
 listed below by effort (weight × items; see docs/reports.md).</p></div>
 </div>
-{_failures_html(report)}
 </section>
 <noscript><p class="warn-box">The file list, diffs and filters need JavaScript; the totals above do not.</p></noscript>
 <div class="toolbar" role="search">
@@ -679,6 +799,7 @@ listed below by effort (weight × items; see docs/reports.md).</p></div>
 <label>Sort <select id="sort"><option value="path">by path</option><option value="manual">most manual items</option><option value="changes">most changes</option></select></label>
 <button type="button" id="expand" class="plain">Expand this page</button><button type="button" id="collapse" class="plain">Collapse all</button>
 <span class="pager" id="pager-top"></span></div>
+<p class="legend hint">Bar: <i class="b-safe"></i> converted, safe · <i class="b-review"></i> converted, to review · <i class="b-manual"></i> left for a person. Click a file to see its diff.</p>
 <div class="fhead-row" aria-hidden="true"><span>file</span><span>status</span><span class="num">converted</span><span class="num">left for a person</span><span>share converted</span></div>
 <div id="files"></div>
 <div class="listbar"><span class="pager" id="pager-bottom"></span></div>
@@ -716,7 +837,11 @@ table.stats th,table.stats td{border-bottom:1px solid var(--line);padding:4px 8p
 table.stats thead th{font-size:12px;color:var(--muted);font-weight:600}
 table.stats .num{text-align:right;font-variant-numeric:tabular-nums}
 table.stats .sum{color:var(--muted)}
-table.stats td:first-child,table.stats td:nth-child(2){white-space:nowrap}
+#by-rule{table-layout:auto}#by-rule td.sum{max-width:0;width:100%;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.total .sub{display:block;font-size:11px;color:var(--muted)}
+.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;vertical-align:-1px}
+.legend .b-safe{background:var(--safe)}.legend .b-review{background:#d4a72c}.legend .b-manual{background:var(--manual)}
+table.stats td:first-child{white-space:nowrap}
 table.stats tfoot th,table.stats tfoot td{font-weight:600;border-bottom:0}
 .empty{color:var(--muted)}
 .rulelink,.tag.rule{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--accent);background:none;border:0;padding:0;cursor:pointer;text-align:left}
@@ -775,7 +900,7 @@ table.diff .sign{color:var(--muted);user-select:none;padding:0 2px}
 tr.hunk td{background:#ddf4ff;color:var(--muted);font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;padding:2px 8px}
 td.del{background:var(--del)}td.add{background:var(--add)}td.ln.del{background:var(--delx)}td.ln.add{background:var(--addx)}
 td.blank{background:#f3f4f6}
-tr.flagged td.code{background:#fff8c5}tr.flagged td.ln{background:#f5e7a1}
+tr.flagged td{background:#fff8c5}tr.flagged td.ln{background:#f5e7a1}
 td.del .x{background:var(--delx);border-radius:2px}td.add .x{background:var(--addx);border-radius:2px}
 tr.note td{background:var(--soft);border-top:1px solid var(--line);border-bottom:1px solid var(--line);padding:4px 10px 4px 66px;font-size:13px}
 tr.note.manual td{background:var(--note);border-left:3px solid var(--manual)}
@@ -801,6 +926,7 @@ _JS = r"""
   var state = { rule: -1, safe: [true, true, true], q: "", view: "split", sort: "path", page: 0, size: D.pageSize };
   var open = new Set(), cache = new Map(), order = [];
 
+  function fmt(n) { return n.toLocaleString("en-US"); }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -827,7 +953,7 @@ _JS = r"""
   }
   function fileOk(f) {
     if (state.q && haystack(f).indexOf(state.q) < 0) return false;
-    if (!f.x.length) return state.rule < 0;  // a failed file: nothing to filter by rule
+    if (!f.x.length) return state.rule < 0 && state.safe.every(Boolean);  // a failed file: shown unfiltered
     return f.x.some(function (p) { return ruleOk(p[0], p[1]); });
   }
   function computeOrder() {
@@ -1027,7 +1153,7 @@ _JS = r"""
     next.disabled = state.page >= pages - 1;
     prev.addEventListener("click", function () { state.page--; renderList(); });
     next.addEventListener("click", function () { state.page++; renderList(); });
-    box.append(prev, el("span", "pageno", "Page " + (state.page + 1) + " of " + pages), next);
+    box.append(prev, el("span", "pageno", "Page " + fmt(state.page + 1) + " of " + fmt(pages)), next);
   }
   function renderList() {
     computeOrder();
@@ -1038,9 +1164,9 @@ _JS = r"""
     for (var k = from; k < to; k++) frag.appendChild(fileRow(order[k]));
     list.appendChild(frag);
     $("shown").textContent = order.length
-      ? "Showing " + (from + 1) + "\u2013" + to + " of " + order.length + " file(s)" + (order.length < FILES.length ? " (" + FILES.length + " listed)" : "")
+      ? "Showing " + fmt(from + 1) + "\u2013" + fmt(to) + " of " + fmt(order.length) + " file(s)" + (order.length < FILES.length ? " (" + fmt(FILES.length) + " listed)" : "")
       : "No file matches the filters.";
-    $("files-count").textContent = "(" + order.length + " of " + FILES.length + ")";
+    $("files-count").textContent = "(" + fmt(order.length) + " of " + fmt(FILES.length) + ")";
     pager("pager-top");
     pager("pager-bottom");
   }
@@ -1066,7 +1192,7 @@ _JS = r"""
       var sum = el("summary");
       sum.append(el("span", "rid", RULES[g[0]]), el("span", "tag s-" + (info.safety || "manual"), info.safety || "?"),
                  el("span", "cnt", items.length + (items.length === 1 ? " item" : " items") + (items.length < g[2].length ? " of " + g[2].length : "")),
-                 el("span", "eff", "effort " + g[1] * g[2].length + " (" + g[1] + " \u00d7 " + g[2].length + ")"),
+                 el("span", "eff", "effort " + g[1] * g[2].length + " (" + g[1] + (g[1] === 1 ? " point" : " points") + " \u00d7 " + g[2].length + ")"),
                  el("span", "sum", info.summary || ""));
       det.appendChild(sum);
       det.addEventListener("toggle", function () {
@@ -1320,7 +1446,18 @@ CSV_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "apex": (UNSUPPORTED, {}),
     "cupy-pynvml": (UNSUPPORTED, {}),
     "cuda-extension": (CUDA_OPS, {}),
+    "cuda-op": (CUDA_OPS, {}),
+    "cuda-op-call": (CUDA_OPS, {}),
     "triton": (CUDA_OPS, {}),
+    "torch-pin": (UNSUPPORTED, {}),
+    "cuda-dependency": (UNSUPPORTED, {}),
+    "nvidia-smi": (UNSUPPORTED, {}),
+    "cuda-tools": (UNSUPPORTED, {}),
+    "shim-device-comparison": (UNSUPPORTED, {}),
+    "shim-backend-comparison": (UNSUPPORTED, {}),
+    "shim-env-var": (UNSUPPORTED, {}),
+    "shim-load-path": (UNSUPPORTED, {}),
+    "shim-jit-script": (UNSUPPORTED, {}),
     "cuda-api-unknown": (UNKNOWN, {}),
     "env-var": (UNKNOWN, {}),
 }
