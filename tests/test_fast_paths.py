@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from portkit.engine import parse_ast
+from portkit.filekinds import PYTHON, kind_for
 from portkit.ruleset import load_rules
 from portkit.statements import Locator
 from portkit.transform import CompiledRules, transform
@@ -28,7 +29,8 @@ SOURCES = {
     **{f"example-{p.parent.parent.name}": p.read_text(encoding="utf-8")
        for p in sorted((HERE.parent / "examples").glob("*/*/*.py"))},
     **{f"{rule.id}-{n}": textwrap.dedent(e.before).lstrip("\n")
-       for rule in RULESET.rules for n, e in enumerate(rule.examples, start=1)},
+       for rule in RULESET.rules for n, e in enumerate(rule.examples, start=1)
+       if kind_for(PurePath(e.path), explicit=True) is PYTHON},  # other kinds have their own parsers
 }
 
 

@@ -163,8 +163,16 @@ class _LineMap:
 
 
 def migrate_python(text: str, name: str, rules: CompiledRules, render: bool) -> Migration:
-    """The Python file kind (filekinds.py)."""
-    return migrate_source(text, rules, render=render)
+    """The Python file kind (filekinds.py). A setup.py also declares dependencies."""
+    migration = migrate_source(text, rules, render=render)
+    if name == "setup.py":
+        from portkit.dependencies import setup_py_findings
+
+        extra = setup_py_findings(text, rules)
+        if extra:
+            found = sorted((*migration.findings, *extra), key=lambda f: (f.span.line, f.span.column, f.rule_id))
+            migration = Migration(migration.new_text, migration.changes, tuple(found))
+    return migration
 
 
 def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool = False) -> FileResult:

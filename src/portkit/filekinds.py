@@ -46,8 +46,11 @@ _CANDIDATES: tuple[FileKind, ...] = (
     FileKind("dependencies", ("requirements*.txt", "*-requirements.txt", "*_requirements.txt",
                               "environment.yml", "environment.yaml", "setup.cfg", "pyproject.toml"),
              "portkit.dependencies:migrate_dependencies"),
+    # JSON only where launchers keep their configuration (DeepSpeed, accelerate, VS Code's
+    # launch.json): other JSON is data, and reports or baselines are portkit's own
     FileKind("launch", ("*.sh", "*.bash", ".env", "*.env", "Dockerfile", "Dockerfile.*", "*.dockerfile",
-                        "*.yaml", "*.yml", "*.json"), "portkit.launchfiles:migrate_launch_file"),
+                        "*.yaml", "*.yml", "*config*.json", "ds_*.json", "launch.json"),
+             "portkit.launchfiles:migrate_launch_file"),
     FileKind("cuda-source", ("*.cu", "*.cuh", "*.cpp", "*.cc", "*.cxx"), "portkit.cudaops:migrate_cuda_source"),
 )
 # a kind whose handler module is not part of this installation is not offered

@@ -6,6 +6,7 @@ The same text serves `portkit rules show ID` and docs/rules.md (generated; a tes
 from __future__ import annotations
 
 import textwrap
+from pathlib import PurePath
 
 from portkit.ruleset import Rule, RuleSet
 
@@ -16,8 +17,15 @@ _SAFETY = {
 }
 
 
-def _code(text: str) -> str:
-    return "```python\n" + textwrap.dedent(text).strip("\n") + "\n```"
+_FENCES = {".py": "python", ".sh": "bash", ".bash": "bash", ".toml": "toml", ".cfg": "ini", ".txt": "text",
+           ".yml": "yaml", ".yaml": "yaml", ".json": "json", ".cu": "cpp", ".cuh": "cpp", ".cpp": "cpp",
+           ".ipynb": "json", ".env": "bash"}
+
+
+def _code(text: str, path: str = "example.py") -> str:
+    name = PurePath(path).name
+    language = "dockerfile" if name.startswith("Dockerfile") else _FENCES.get(PurePath(path).suffix, "text")
+    return f"```{language}\n" + textwrap.dedent(text).strip("\n") + "\n```"
 
 
 def render_rule(rule: Rule) -> str:
@@ -34,14 +42,15 @@ def render_rule(rule: Rule) -> str:
     ]
     example = next((e for e in rule.examples if e.after is not None), None)
     if example is not None:
-        parts += ["", "### Example", _code(example.before), "", "Becomes:", _code(example.after or "")]
+        parts += ["", "### Example", _code(example.before, example.path), "", "Becomes:",
+                  _code(example.after or "", example.path)]
     else:
         flagged = next((e for e in rule.examples if e.findings), None)
         if flagged is not None:
-            parts += ["", "### Example (reported)", _code(flagged.before)]
+            parts += ["", "### Example (reported)", _code(flagged.before, flagged.path)]
     kept = next((e for e in rule.examples if e.after is None and not e.findings), None)
     if kept is not None:
-        parts += ["", "Left unchanged:", _code(kept.before)]
+        parts += ["", "Left unchanged:", _code(kept.before, kept.path)]
     parts += ["", "### Fix safety", _SAFETY[str(rule.safety)]]
     if rule.source:
         parts += ["", "### Source", rule.source]
