@@ -595,3 +595,17 @@ def test_problem_paths_are_shown_like_file_paths(cli: Cli, tmp_path: Path) -> No
     report = json.loads((tmp_path / "r.json").read_text())
     paths = [f["path"] for f in report["files"]] + [p["path"] for p in report["problems"]]
     assert len({os.path.isabs(p) for p in paths}) == 1, paths
+
+
+def test_fix_deps_rewrites_dependency_files_only_when_asked(cli: Cli, tmp_path: Path) -> None:
+    source = REPO / "tests" / "data" / "deps"
+    work = tmp_path / "deps"
+    shutil.copytree(source, work, ignore=shutil.ignore_patterns("fixed"))
+    before = (work / "requirements.txt").read_bytes()
+    reported = cli("migrate", "--allow-dirty", work / "requirements.txt")
+    assert reported.exit_code == 0, reported.output
+    assert (work / "requirements.txt").read_bytes() == before  # reported, not rewritten
+    assert "torch-pin" in reported.stdout
+    fixed = cli("migrate", "--allow-dirty", "--fix-deps", work / "requirements.txt")
+    assert fixed.exit_code == 0, fixed.output
+    assert (work / "requirements.txt").read_bytes() == (source / "fixed" / "requirements.txt").read_bytes()

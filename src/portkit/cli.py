@@ -229,6 +229,9 @@ def main() -> None:
 @click.option("--strategy", type=click.Choice(["port", "shim"]), default="port", show_default=True,
               help="port: rewrite the code for torch.npu; shim: only import torch_npu's runtime switch "
                    "(transfer_to_npu) at entry points, and report what it will not handle.")
+@click.option("--fix-deps", is_flag=True,
+              help="Also rewrite dependency files (drop CUDA builds and indexes, pin torch-npu, triton → "
+                   "triton-ascend); without it they are only reported.")
 @click.option("--entry", "entries", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="With --strategy shim: an entry-point file (besides __main__ scripts and console scripts).")
 @_with(config_options)
@@ -236,7 +239,7 @@ def migrate_command(
     paths: tuple[Path, ...], as_diff: bool, output: Path | None, dry_run: bool, allow_dirty: bool,
     reports: tuple[str, ...], rule_dirs: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
     exclude: tuple[str, ...], no_ignore: bool, jobs: int | None, target: str | None, torch_npu: str | None,
-    strategy: str, entries: tuple[Path, ...], config_file: Path | None, no_config: bool,
+    strategy: str, fix_deps: bool, entries: tuple[Path, ...], config_file: Path | None, no_config: bool,
 ) -> None:
     """Rewrite the Python files under PATHS for Ascend NPUs (in place by default)."""
     from portkit.runner import default_jobs
@@ -257,7 +260,7 @@ def migrate_command(
     options = MigrateOptions(
         paths=paths, ruleset=ruleset, mode=mode, output=output, allow_dirty=allow_dirty,
         jobs=jobs or default_jobs(), exclude=settings.exclude, respect_gitignore=not no_ignore,
-        target=settings.target, config=settings.config, strategy=strategy, entries=entries,
+        target=settings.target, config=settings.config, strategy=strategy, entries=entries, fix_deps=fix_deps,
         keep_sources=any(report_format(report) == "html" for report in reports),  # full diffs need the originals
     )
     try:

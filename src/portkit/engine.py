@@ -175,13 +175,20 @@ def migrate_python(text: str, name: str, rules: CompiledRules, render: bool) -> 
     return migration
 
 
-def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool = False) -> FileResult:
+def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool = False,
+                 fix_deps: bool = False) -> FileResult:
     """One file through the pipeline of its kind. For `check`, nothing is rendered and inline
-    suppressions are applied (migrate converts suppressed lines all the same)."""
+    suppressions are applied (migrate converts suppressed lines all the same). Dependency
+    files are rewritten only when asked (`--fix-deps`); otherwise they are reported."""
     kind = kind_for(file.path, explicit=True) or PYTHON
     try:
         source = read_source(file.path)
-        migration = kind.load()(source.text, file.path.name, rules, not check)
+        if fix_deps and not check and kind.name == "dependencies":
+            from portkit.dependencies import fix_dependencies
+
+            migration = fix_dependencies(source.text, file.path.name, rules)
+        else:
+            migration = kind.load()(source.text, file.path.name, rules, not check)
     except SourceError as error:
         return FileResult(display, FileStatus.FAILED, error=error.reason)
     except MigrationError as error:

@@ -51,6 +51,7 @@ class MigrateOptions:
     keep_sources: bool = False  # keep changed files' original and migrated text (the HTML report)
     strategy: str = "port"  # "port": rewrite the code; "shim": the runtime switch at entry points
     entries: tuple[Path, ...] = ()  # --entry files for the shim
+    fix_deps: bool = False  # rewrite dependency files too (they are always reported)
 
 
 @dataclass
@@ -75,7 +76,8 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
     files: list[DiscoveredFile] = [f for f in found.files if options.config.selects(f.path) and filekinds.wanted(f.path, options.paths)]
     results = []
     shim = options.strategy == "shim"
-    for done, result in enumerate(runner.run(files, options.ruleset, options.jobs, check=shim), start=1):
+    for done, result in enumerate(runner.run(files, options.ruleset, options.jobs, check=shim,
+                                                     fix_deps=options.fix_deps), start=1):
         results.append(result)
         if progress is not None:
             progress(done, len(files))

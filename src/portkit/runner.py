@@ -41,26 +41,26 @@ def _init_worker(ruleset: RuleSet) -> None:
     _worker_rules = CompiledRules(ruleset)
 
 
-def _work(item: tuple[DiscoveredFile, str, bool]) -> FileResult:
+def _work(item: tuple[DiscoveredFile, str, bool, bool]) -> FileResult:
     from portkit.engine import process_file
 
     assert _worker_rules is not None
-    return process_file(item[0], _worker_rules, item[1], item[2])
+    return process_file(item[0], _worker_rules, item[1], item[2], item[3])
 
 
 def run(files: Sequence[DiscoveredFile], ruleset: RuleSet, jobs: int = 1, *, check: bool = False,
-        cache: CheckCache | None = None) -> Iterator[FileResult]:
+        cache: CheckCache | None = None, fix_deps: bool = False) -> Iterator[FileResult]:
     """Process every file, yielding results in the order of `files` whatever `jobs` is.
 
     With a cache (check only), files are hashed here and only the ones whose content the
     cache does not know go to the workers.
     """
-    items = [(file, display_path(file.path), check) for file in files]
+    items = [(file, display_path(file.path), check, fix_deps) for file in files]
     if cache is None:
         yield from _process(items, ruleset, jobs)
         return
     digests = [_digest_or_none(file.path) for file in files]
-    known = [cache.get(d, display) if d is not None else None for d, (_, display, _) in zip(digests, items)]
+    known = [cache.get(d, display) if d is not None else None for d, (_, display, _, _) in zip(digests, items)]
     computed = _process([item for item, hit in zip(items, known) if hit is None], ruleset, jobs)
     for content_digest, hit in zip(digests, known):
         if hit is not None:
@@ -79,7 +79,8 @@ def _digest_or_none(path: Path) -> str | None:
         return None
 
 
-def _process(items: Sequence[tuple[DiscoveredFile, str, bool]], ruleset: RuleSet, jobs: int) -> Iterator[FileResult]:
+def _process(items: Sequence[tuple[DiscoveredFile, str, bool, bool]], ruleset: RuleSet,
+             jobs: int) -> Iterator[FileResult]:
     if not items:
         return
     if jobs <= 1 or len(items) < 2:
@@ -87,8 +88,8 @@ def _process(items: Sequence[tuple[DiscoveredFile, str, bool]], ruleset: RuleSet
         from portkit.transform import CompiledRules
 
         rules = CompiledRules(ruleset)
-        for file, display, check in items:
-            yield process_file(file, rules, display, check)
+        for file, display, check, fix_deps in items:
+            yield process_file(file, rules, display, check, fix_deps)
         return
     chunk = max(1, min(16, len(items) // (jobs * 4)))
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ruleset,)) as pool:
