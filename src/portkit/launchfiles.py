@@ -31,7 +31,7 @@ import re
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # the stdlib's (C) string scanner
 from pathlib import PurePath
 from typing import Any
 
@@ -1128,9 +1128,9 @@ def _json_may_matter(text: str) -> bool:
 def file_type(name: str) -> str:
     path = PurePath(name)
     lower = path.name.lower()
-    if lower.endswith((".sh", ".bash")):
+    if lower.endswith((".sh", ".bash", ".zsh", ".ksh", ".slurm", ".sbatch")):
         return "shell"
-    if lower == ".env" or lower.endswith(".env"):
+    if lower == ".env" or lower.endswith(".env") or lower == ".deepspeed_env":  # DeepSpeed: NAME=VALUE lines
         return "dotenv"
     if lower == "dockerfile" or lower.startswith("dockerfile.") or lower.endswith(".dockerfile"):
         return "dockerfile"

@@ -118,15 +118,15 @@ def _placeholder(prefix: str, number: int, width: int) -> str:
     return token + "_" * max(0, width - len(token))
 
 
-def _mask(text: str, prefix: str, first: int = 0) -> _Masked:
-    """Replace IPython-only lines (from line `first` on) by placeholders of the same length where
-    they fit; only lines that start a logical line of Python can be magics."""
+def _mask(text: str, prefix: str) -> _Masked:
+    """Replace IPython-only lines by placeholders of the same length where they fit; only lines
+    that start a logical line of Python can be magics."""
     lines = text.split("\n")
     magics: list[_Magic] = []
     shell: list[tuple[int, int, int]] = []
     env: list[int] = []
     depth, quote, continued = 0, None, False
-    index = first
+    index = 0
     while index < len(lines):
         line = lines[index]
         starts = depth == 0 and quote is None and not continued
@@ -264,17 +264,6 @@ def _cell_text(source: Node) -> str | None:
 
 def _line_starts(text: str) -> list[int]:
     return [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
-
-
-def _position(text: str, offset: int) -> tuple[int, int]:
-    starts = _line_starts(text)
-    line = max(i for i, start in enumerate(starts) if start <= offset) if offset > 0 else 0
-    return line + 1, offset - starts[line] + 1
-
-
-def _lines_of(text: str, first: int, last: int) -> str:
-    lines = text.splitlines()
-    return "\n".join(lines[first - 1:max(first, last)])
 
 
 class _Notebook:
@@ -463,7 +452,8 @@ class _Notebook:
         return line
 
     def place(self, result: Migration, starts: list[int], joined: list[str]) -> None:
-        for item in (*result.changes, *result.findings):
+        items: tuple[Change | Finding, ...] = (*result.changes, *result.findings)
+        for item in items:
             if isinstance(item, Change) and item.new_text and not item.old_text:  # an inserted import
                 after = self.landing_line(item.span.line, joined)
                 number, line = self.locate(after, starts) if after >= starts[0] else (0, 0)
@@ -540,12 +530,12 @@ class _Notebook:
         order = lambda item: (item.span.line, item.span.column, item.rule_id)  # noqa: E731
         new_text = None
         edits = [(cell.node.start, cell.node.end, self.render_source(cell)) for cell in self.cells
-                 if cell.new is not None and cell.new != cell.text]
-        if edits and self.render:
+                 if self.render and cell.new is not None and cell.new != cell.text]
+        if edits:
             parts, last = [], 0
-            for start, end, raw in sorted(edits):
-                parts += [self.text[last:start], raw]
-                last = end
+            for begin, stop, raw in sorted(edits):
+                parts += [self.text[last:begin], raw]
+                last = stop
             parts.append(self.text[last:])
             new_text = "".join(parts)
             try:
@@ -624,9 +614,26 @@ def _language(root: Node) -> str | None:
     return None
 
 
+def _may_need_work(text: str, rules: CompiledRules) -> bool:
+    """Triage on the raw text, then on the code cells alone (outputs such as base64 images
+    are full of accidental matches)."""
+    launch = launch_rules(rules)
+    if not (rules.may_need_work(text) or launch.may_need_work(text)):
+        return False
+    try:
+        document = json.loads(text)
+        code = "\n".join(
+            "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for cell in document["cells"] if cell.get("cell_type") == "code"
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return True  # not the notebook it seems: the full reading says what is wrong
+    return rules.may_need_work(code) or launch.may_need_work(code)
+
+
 def migrate_notebook(text: str, name: str, rules: CompiledRules, render: bool) -> Migration:
     """The notebook kind (filekinds.py): same contract as engine.migrate_source."""
-    if not (rules.may_need_work(text) or launch_rules(rules).may_need_work(text)):
+    if not _may_need_work(text, rules):
         return _NOTHING
     root = parse_json(text)
     cells = root.get("cells") if root.kind == "map" else None
