@@ -118,9 +118,10 @@ class CompiledRules:
         # ids a suppression comment may name: every loaded rule, selected or not
         self.known_ids = frozenset(r.id for r in (*ruleset.rules, *ruleset.universe))
         # names some loaded rule converts, active or not: the fallback report leaves them alone
-        self.known_renames = set(self.renames) | {
-            name for rule in ruleset.universe if isinstance(rule.spec, RenameApi) for name in rule.spec.renames
-        }
+        renaming = [r.spec for r in (*ruleset.rules, *ruleset.universe) if isinstance(r.spec, RenameApi)]
+        self.known_renames = {name for spec in renaming for name in spec.renames}
+        # a module with a twin is "known" only when used as the module itself
+        self.known_twins = {name for spec in renaming for name in spec.module_twins}
         self.string_compare = any(s.contexts.compare for _, s in self.strings)
         self.string_conditional = any(s.contexts.conditional for _, s in self.strings)
         self.string_names = any(s.contexts.names is not None for _, s in self.strings)
@@ -533,7 +534,8 @@ class Migrator(cst.CSTTransformer):
         # the longest prefix of the chain that a rename rule knows wins: torch.cuda.Stream.query
         for k in range(len(chain.parts), 0, -1):
             prefix = ".".join(names[: head_parts + k - 1])
-            renamed = renamed or prefix in self.rules.known_renames
+            renamed = renamed or prefix in self.rules.known_renames or (
+                k == len(chain.parts) and prefix in self.rules.known_twins)
             missing = self.rules.unavailable.get(prefix)
             if missing is not None:
                 self._flag_unavailable(prefix, missing, chain.nodes[k - 1])
