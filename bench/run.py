@@ -42,6 +42,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 
+import portkit
 from portkit.discovery import discover
 from portkit.ruleset import load_rules
 from portkit.transform import CompiledRules
@@ -190,10 +191,30 @@ def inventory(root: Path) -> Tree:
     return Tree(root, files, {f: len(read_text(f).splitlines()) for f in files})
 
 
+def _triaged(rules: CompiledRules, text: str) -> bool:
+    """Both of portkit's triage stages (substrings, then the stdlib tree) let this text through."""
+    if not rules.may_need_work(text):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return rules.may_need_work_tree(ast.parse(text))
+        except (SyntaxError, ValueError, RecursionError):
+            return False
+
+
 def quick_sample(tree: Tree, count: int, into: Path) -> Tree:
-    """A copy of every k-th file (about `count` of them), relative paths kept."""
-    stride = max(1, len(tree.files) // count)
-    for path in tree.files[::stride][:count]:
+    """A copy of about `count` files, relative paths kept: every k-th of the files that portkit's
+    triage lets through (so the sample has work to do) and every k-th of the others."""
+    rules = CompiledRules(load_rules().for_target("npu"))
+    candidates = [f for f in tree.files if _triaged(rules, read_text(f))]
+    picked = set(candidates)
+    others = [f for f in tree.files if f not in picked]
+    chosen = []
+    for group, share in ((candidates, (count + 1) // 2), (others, count // 2)):
+        stride = max(1, len(group) // max(1, share))
+        chosen += group[::stride][:share]
+    for path in chosen:
         destination = into / path.relative_to(tree.root)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
@@ -206,18 +227,40 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, list[float]]:
-    times = []
+@dataclass
+class Timing:
+    """Best of N: wall seconds (what the targets are about) and CPU seconds (user + system, of
+    this process or of a subprocess and its workers: far less disturbed by a busy machine)."""
+
+    wall: list[float]
+    cpu: list[float]
+
+    @property
+    def seconds(self) -> float:
+        return min(self.wall)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return min(self.cpu)
+
+    def as_json(self) -> dict[str, object]:
+        return {"seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "runs": self.wall, "cpu_runs": self.cpu}
+
+
+def best_of(repeat: int, fn: Callable[[], object]) -> Timing:
+    timing = Timing([], [])
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - started)
-    return min(times), times
+        timing.wall.append(time.perf_counter() - started)
+        timing.cpu.append(time.process_time() - cpu)
+    return timing
 
 
 @dataclass
 class ProcessRun:
     seconds: float
+    cpu_seconds: float  # user + system of the process and the workers it waited for
     returncode: int
     max_rss_mb: float  # the largest single process (wait4's ru_maxrss: the child and its descendants)
     tree_peak_mb: float | None  # sampled sum over the process and its workers, when asked for
@@ -277,13 +320,19 @@ def run_process(cmd: Sequence[str], cwd: Path, *, ok: Sequence[int] = (0,), samp
             err.seek(0)
             tail = err.read()[-3000:].decode(errors="replace")
             raise RuntimeError(f"{' '.join(cmd)} (in {cwd}) exited {proc.returncode}:\n{tail}")
-    return ProcessRun(seconds, proc.returncode, usage.ru_maxrss / 1024,
-                      peak[0] / 2**20 if sampler else None)
+    largest = usage.ru_maxrss / 1024
+    # the sampler may miss a short peak: the whole tree is never below its largest process
+    return ProcessRun(seconds, usage.ru_utime + usage.ru_stime, proc.returncode, largest,
+                      max(peak[0] / 2**20, largest) if sampler else None)
 
 
-def time_process(cmd: Sequence[str], cwd: Path, repeat: int, ok: Sequence[int]) -> tuple[float, list[float]]:
-    times = [run_process(cmd, cwd, ok=ok).seconds for _ in range(repeat)]
-    return min(times), times
+def time_process(cmd: Sequence[str], cwd: Path, repeat: int, ok: Sequence[int]) -> Timing:
+    timing = Timing([], [])
+    for _ in range(repeat):
+        run = run_process(cmd, cwd, ok=ok)
+        timing.wall.append(run.seconds)
+        timing.cpu.append(run.cpu_seconds)
+    return timing
 
 
 # --------------------------------------------------------------------------- floors
@@ -409,27 +458,30 @@ def naive_codemod(files: Sequence[Path], renames: dict[str, str], twins: dict[st
     return changed
 
 
-def time_naive(tree: Tree, repeat: int, limit: float) -> dict[str, object]:
+def time_naive(tree: Tree, repeat: int, limit: float, renames: dict[str, str],
+               twins: dict[str, str]) -> dict[str, object]:
     """Time the naive codemod over every file; when a pilot says that would take longer than
     `limit`, time every k-th file (k a power of two, in path order) and scale by line count."""
-    renames, twins = naive_renames()
     files = tree.files
     total = tree.total_lines
     stride = 1
     if len(files) >= 64:
         pilot = files[::32]
-        pilot_seconds, _ = best_of(1, lambda: naive_codemod(pilot, renames, twins))
+        pilot_seconds = best_of(1, lambda: naive_codemod(pilot, renames, twins)).seconds
         estimate = pilot_seconds * total / max(1, sum(tree.lines[f] for f in pilot))
         while estimate / stride > limit and stride < 32:
             stride *= 2
         log(f"naive pilot: {pilot_seconds:.1f} s on {len(pilot)} files, full run ≈ {estimate:.0f} s -> stride {stride}")
     sample = files[::stride]
     sample_lines = sum(tree.lines[f] for f in sample)
-    best, times = best_of(repeat, lambda: naive_codemod(sample, renames, twins))
+    timing = best_of(repeat, lambda: naive_codemod(sample, renames, twins))
+    scale = total / max(1, sample_lines)
     return {
-        "seconds": best * total / max(1, sample_lines),
-        "measured_seconds": best,
-        "runs": times,
+        "seconds": timing.seconds * scale,
+        "cpu_seconds": timing.cpu_seconds * scale,
+        "measured_seconds": timing.seconds,
+        "runs": timing.wall,
+        "cpu_runs": timing.cpu,
         "extrapolated": stride > 1,
         "sample_files": len(sample),
         "sample_lines": sample_lines,
@@ -453,10 +505,10 @@ def _changed_files(report: Path, root: Path) -> tuple[list[Path], int]:
 def bench_corpus(name: str, tree: Tree, args: argparse.Namespace, jobs: int, cache_flag: bool,
                  scratch: Path) -> dict[str, object]:
     root = tree.root
-    repeat = args.repeat or (3 if tree.total_lines < 100_000 else 1)
+    repeat = args.repeat or (1 if args.quick or tree.total_lines >= 100_000 else 3)
     common = ["--no-config"]
     result: dict[str, object] = {"root": str(root), "files": len(tree.files), "lines": tree.total_lines,
-                                 "repeat": repeat}
+                                 "repeat": repeat, "load_before": os.getloadavg()[0]}
 
     # the ported tree (and which files need change): once, untimed; it also warms the page cache
     ported = scratch / f"{name}-ported"
@@ -471,9 +523,9 @@ def bench_corpus(name: str, tree: Tree, args: argparse.Namespace, jobs: int, cac
     times: dict[str, object] = {}
     result["times"] = times
 
-    def record(key: str, measured: tuple[float, list[float]]) -> None:
-        times[key] = {"seconds": measured[0], "runs": measured[1]}
-        log(f"{name}: {key} {measured[0]:.2f} s")
+    def record(key: str, timing: Timing) -> None:
+        times[key] = timing.as_json()
+        log(f"{name}: {key} {timing.seconds:.2f} s (cpu {timing.cpu_seconds:.2f} s)")
 
     record("startup", time_process([*PORTKIT, "--help"], root, repeat, (0,)))
     record("read", best_of(repeat, lambda: floor_read(tree.files)))
@@ -494,19 +546,22 @@ def bench_corpus(name: str, tree: Tree, args: argparse.Namespace, jobs: int, cac
                                           (0, 1, 2)))
 
     log(f"{name}: naive codemod (limit {args.naive_limit:.0f} s)")
-    naive = time_naive(tree, repeat, args.naive_limit)
+    naive = time_naive(tree, repeat, args.naive_limit, *args.rename_set)
     times["naive"] = naive
-    log(f"{name}: naive {naive['seconds']:.1f} s{' (extrapolated)' if naive['extrapolated'] else ''}")
+    log(f"{name}: naive {naive['seconds']:.1f} s (cpu {naive['cpu_seconds']:.1f} s)"
+        f"{' (extrapolated)' if naive['extrapolated'] else ''}")
 
     memory = run_process([*PORTKIT, "migrate", "--diff", ".", "-j", "2", *common], root, ok=(0, 1), sample_rss=True)
     result["memory_j2"] = {"tree_peak_mb": memory.tree_peak_mb, "max_process_mb": memory.max_rss_mb}
     log(f"{name}: peak RSS -j 2 {memory.tree_peak_mb or memory.max_rss_mb:.0f} MB")
     result["ratios"] = ratios(result)
+    result["ratios_cpu"] = ratios(result, "cpu_seconds")
     return result
 
 
-def ratios(result: dict) -> dict[str, float | None]:
-    t = {k: v["seconds"] for k, v in result["times"].items()}
+def ratios(result: dict, clock: str = "seconds") -> dict[str, float | None]:
+    """The targets' figures, on wall time (`seconds`) or on CPU time (`cpu_seconds`)."""
+    t = {k: v[clock] for k, v in result["times"].items()}
 
     def div(a: float | None, b: float | None) -> float | None:
         return a / b if a is not None and b else None
@@ -514,7 +569,8 @@ def ratios(result: dict) -> dict[str, float | None]:
     memory = result["memory_j2"]
     return {
         "naive_over_migrate": div(t.get("naive"), t.get("migrate_diff_j1")),
-        "migrate_over_libcst": div(t.get("migrate_diff_j1"), t.get("libcst_parse_changed")),
+        "migrate_over_libcst": div(t.get("migrate_diff_j1"), t.get("libcst_parse_changed"))
+        if result["needing_change"] else None,
         "check_ported_over_ast": div(t.get("check_ported_j1"), t.get("ast_parse")),
         "check_over_migrate": div(t.get("check_unported_j1"), t.get("migrate_diff_j1")),
         "warm_s_per_mloc": div(t.get("check_warm"), result["lines"] / 1e6),
@@ -529,8 +585,11 @@ def machine() -> dict[str, object]:
     with contextlib.suppress(OSError):
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), "")
-    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip()
+    location = Path(portkit.__file__).resolve().parent
+    commit = ""
+    if REPO in location.parents:  # an editable install of this checkout
+        commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                                capture_output=True, text=True).stdout.strip()
     return {
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu": cpu,
@@ -540,18 +599,28 @@ def machine() -> dict[str, object]:
         "libcst": metadata.version("libcst"),
         "portkit": metadata.version("portkit"),
         "portkit_commit": commit or None,
+        "portkit_location": str(location),
     }
 
 
 def _secs(value: float | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.3f} s" if value < 1 else f"{value:.2f} s" if value < 100 else f"{value:.0f} s"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def _timing_cell(entry: dict | None) -> str:
+    if entry is None:
+        return "n/a"
+    cell = f"{_secs(entry['seconds'])} s (cpu {_secs(entry['cpu_seconds'])})"
+    if entry.get("extrapolated"):
+        cell = f"~{cell}, extrapolated from every {entry['stride']}th file ({_secs(entry['measured_seconds'])} s)"
+    return cell
 
 
 def _rows(results: dict[str, dict], jobs: int) -> Iterator[tuple[str, list[str]]]:
     def time_row(label: str, key: str) -> tuple[str, list[str]]:
-        return label, [_secs(r["times"][key]["seconds"]) if key in r["times"] else "n/a" for r in results.values()]
+        return label, [_timing_cell(r["times"].get(key)) for r in results.values()]
 
     yield "files (.py)", [f"{r['files']:,}" for r in results.values()]
     yield "lines", [f"{r['lines']:,}" for r in results.values()]
@@ -559,24 +628,23 @@ def _rows(results: dict[str, dict], jobs: int) -> Iterator[tuple[str, list[str]]
                                    for r in results.values()]
     yield "files portkit could not migrate", [str(r["failed"]) for r in results.values()]
     yield "repeats (best of)", [str(r["repeat"]) for r in results.values()]
+    yield "load average before", [f"{r['load_before']:.1f}" for r in results.values()]
     yield time_row("floor: interpreter + `portkit --help`", "startup")
     yield time_row("floor: read every file", "read")
-    yield time_row("floor: `ast.parse` every file", "ast_parse")
-    yield time_row("floor: `libcst.parse_module` files needing change", "libcst_parse_changed")
+    yield time_row("floor: read + `ast.parse` every file", "ast_parse")
+    yield time_row("floor: read + `libcst.parse_module` files needing change", "libcst_parse_changed")
     yield time_row("`migrate --diff` -j 1", "migrate_diff_j1")
-    yield time_row(f"`migrate --diff` -j {jobs}", f"migrate_diff_j{jobs}")
+    if jobs != 1:
+        yield time_row(f"`migrate --diff` -j {jobs}", f"migrate_diff_j{jobs}")
     yield time_row("`check` unported -j 1", "check_unported_j1")
-    yield time_row(f"`check` unported -j {jobs}", f"check_unported_j{jobs}")
+    if jobs != 1:
+        yield time_row(f"`check` unported -j {jobs}", f"check_unported_j{jobs}")
     yield time_row("`check` ported -j 1", "check_ported_j1")
-    yield time_row(f"`check` ported -j {jobs}", f"check_ported_j{jobs}")
+    if jobs != 1:
+        yield time_row(f"`check` ported -j {jobs}", f"check_ported_j{jobs}")
     yield time_row(f"`check` ported, warm re-check -j {jobs}", "check_warm")
-    naive = []
-    for r in results.values():
-        n = r["times"]["naive"]
-        naive.append(f"~{_secs(n['seconds'])} (extrapolated from 1/{n['stride']} of the files: "
-                     f"{_secs(n['measured_seconds'])})" if n["extrapolated"] else _secs(n["seconds"]))
-    yield "naive libcst codemod (QualifiedNameProvider) -j 1", naive
-    yield "peak RSS `migrate -j 2`: all processes / largest one", [
+    yield time_row("naive libcst codemod (QualifiedNameProvider), in-process -j 1", "naive")
+    yield "peak RSS `migrate --diff -j 2`: all processes / largest one", [
         f"{r['memory_j2']['tree_peak_mb']:.0f} MB / {r['memory_j2']['max_process_mb']:.0f} MB"
         if r["memory_j2"]["tree_peak_mb"] is not None else f"n/a / {r['memory_j2']['max_process_mb']:.0f} MB"
         for r in results.values()]
@@ -588,30 +656,43 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def _verdict(key: str, value: float | None, passes: Callable[[float], bool]) -> str:
+    if value is None:
+        return "n/a"
+    shown = f"{value:.0f} MB" if key == "peak_rss_mb" else f"{value:.2f} s" if key == "warm_s_per_mloc" \
+        else f"{value:.2f}×"
+    return f"{shown} {'PASS' if passes(value) else 'MISS'}"
+
+
 def render(results: dict[str, dict], info: dict[str, object], jobs: int, quick: bool) -> str:
     out = [f"## portkit benchmark{' (--quick sample)' if quick else ''}", ""]
     out.append(f"Machine: {info['cores']} cores ({info['cpu'] or 'unknown CPU'}), {info['memory_gb']} GB, "
                f"{info['platform']}; Python {info['python']}, libcst {info['libcst']}, "
-               f"portkit {info['portkit']} ({info['portkit_commit']}).")
+               f"portkit {info['portkit']} ({info['portkit_commit'] or info['portkit_location']}). Times: wall seconds, best of the "
+               "repeats (CPU seconds, user + system, in brackets).")
     out.append("")
-    header = ["", *results]
-    out.append(_table(header, [[label, *cells] for label, cells in _rows(results, jobs)]))
+    out.append(_table(["", *results], [[label, *cells] for label, cells in _rows(results, jobs)]))
     out.append("")
     rows = []
     for key, label, target, passes in TARGETS:
         cells = []
         for r in results.values():
-            value = r["ratios"][key]
-            if value is None:
-                cells.append("n/a")
-                continue
-            shown = f"{value:.0f} MB" if key == "peak_rss_mb" else f"{value:.2f} s" if key == "warm_s_per_mloc" \
-                else f"{value:.2f}×"
-            extrapolated = key == "naive_over_migrate" and r["times"]["naive"]["extrapolated"]
-            cells.append(f"{'~' if extrapolated else ''}{shown} {'PASS' if passes(value) else 'MISS'}")
+            wall, cpu = r["ratios"][key], r["ratios_cpu"][key]
+            approx = "~" if key == "naive_over_migrate" and r["times"]["naive"]["extrapolated"] else ""
+            cell = approx + _verdict(key, wall, passes)
+            if key != "peak_rss_mb" and cpu is not None:
+                cell += f" (cpu {approx}{_verdict(key, cpu, passes)})"
+            cells.append(cell)
         rows.append([label, target, *cells])
-    out.append(_table(["target", "goal", *results], rows))
+    out.append(_table(["target (wall time; on CPU time in brackets)", "goal", *results], rows))
     return "\n".join(out) + "\n"
+
+
+def render_saved(paths: Sequence[Path]) -> str:
+    """The tables of earlier runs (--json files), merged; the machine and job count of the first."""
+    saved = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    results = {name: r for data in saved for name, r in data["corpora"].items()}
+    return render(results, saved[0]["machine"], saved[0]["jobs"], any(d["quick"] for d in saved))
 
 
 # --------------------------------------------------------------------------- main
@@ -642,7 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "portkit" / "corpora",
                         help="where sources are downloaded and unpacked (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="best of N for every timing (default: 3 below 100k lines, else 1)")
+                        help="best of N for every timing (default: 3 below 100k lines, else 1; 1 with --quick)")
     parser.add_argument("--naive-limit", type=float, default=600.0,
                         help="seconds the naive codemod may take on a corpus before it is sampled and "
                              "extrapolated (default: %(default)s)")
@@ -650,7 +731,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick-files", type=int, default=24, help="files per corpus with --quick")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="the 'all cores' job count (default: all)")
+    parser.add_argument("--from-json", type=Path, action="append", default=[], metavar="FILE",
+                        help="measure nothing: print the tables of earlier --json files, their corpora side by side")
     args = parser.parse_args(argv)
+    if args.from_json:
+        print(render_saved(args.from_json))
+        return 0
 
     cache = args.cache.expanduser().resolve()
     if cache == REPO or REPO in cache.parents:
@@ -658,6 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     jobs = args.jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     info = machine()
+    args.rename_set = naive_renames()  # now: rule files edited during a long run cannot change it
     cache_flag = _has_check_cache()
     log(f"machine: {info}; check cache: {'yes' if cache_flag else 'no (warm re-check n/a)'}")
 
