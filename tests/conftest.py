@@ -114,3 +114,18 @@ def cli(tmp_path: Path) -> Cli:
         return invoke_cli(*args, cwd=cwd or tmp_path)
 
     return invoke
+
+
+def golden_for(original: Path) -> Path | None:
+    """A fixture's reviewed output: <data>/ported/<name> next to <data>/original/<name>;
+    None when the fixture must come back byte-identical."""
+    golden = original.parent.parent / "ported" / original.name
+    return golden if golden.exists() else None
+
+
+def assert_matches_golden(new_text: str | None, original: Path) -> None:
+    golden = golden_for(original)
+    if golden is not None:
+        assert new_text == golden.read_text(encoding="utf-8")
+    else:
+        assert new_text is None, f"{original.name} must come back byte-identical"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import invoke_cli, write
+from conftest import assert_matches_golden, invoke_cli, write
 from portkit.engine import MigrationError
 from portkit.launchfiles import migrate_launch_file
 from portkit.ruleset import load_rules
@@ -46,12 +46,7 @@ def brief(result) -> list[tuple[str, int, str]]:
 
 @pytest.mark.parametrize("original", ORIGINALS, ids=lambda p: p.name)
 def test_fixture_ports_to_its_golden_file(original):
-    result = migrate(read(original), original.name)
-    golden = DATA / "ported" / original.name
-    if golden.exists():
-        assert result.new_text == read(golden)
-    else:
-        assert result.new_text is None, f"{original.name} must come back byte-identical"
+    assert_matches_golden(migrate(read(original), original.name).new_text, original)
 
 
 @pytest.mark.parametrize("original", ORIGINALS, ids=lambda p: p.name)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import invoke_cli, write
+from conftest import assert_matches_golden, invoke_cli, write
 from portkit.engine import MigrationError
 from portkit.notebooks import migrate_notebook
 from portkit.ruleset import load_rules
@@ -57,12 +57,7 @@ def ported_sources(*cells: str) -> list[str]:
 
 @pytest.mark.parametrize("original", ORIGINALS, ids=lambda p: p.name)
 def test_fixture_ports_to_its_golden_file(original):
-    result = migrate(read(original))
-    golden = DATA / "ported" / original.name
-    if golden.exists():
-        assert result.new_text == read(golden)
-    else:
-        assert result.new_text is None, f"{original.name} must come back byte-identical"
+    assert_matches_golden(migrate(read(original)).new_text, original)
 
 
 @pytest.mark.parametrize("original", ORIGINALS, ids=lambda p: p.name)
