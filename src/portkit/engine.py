@@ -111,7 +111,7 @@ def _verify(new_text: str, rules: CompiledRules) -> None:
     except MigrationError as error:
         raise MigrationError(f"rewrite produced invalid code ({error}); please report") from None
     fixable = rules.fixable
-    if not (fixable.may_need_work(new_text) and fixable.may_need_work_tree(tree)):
+    if not (fixable.may_need_work(new_text) and rules.fixable_names.may_change(tree)):
         return
     again = transform(parse(new_text), rules, tree, new_text)
     if again.changed:

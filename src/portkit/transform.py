@@ -20,7 +20,7 @@ from portkit.imports import Binding, ImportMap, build_import_map, dotted_name, d
 from portkit.model import Safety
 from portkit.npu_api import load_npu_api
 from portkit.statements import pair, quiet_statements, trigger_lines
-from portkit.triage import Triggers
+from portkit.triage import FixableNames, Triggers
 from portkit.ruleset import (
     EditArguments,
     EnsureImport,
@@ -138,6 +138,22 @@ class CompiledRules:
     def may_need_work_tree(self, tree: ast.AST) -> bool:
         """Triage stage two, on the stdlib's tree."""
         return self.triggers.in_tree(tree)
+
+    @cached_property
+    def fixable_names(self) -> FixableNames:
+        """What the rules that change code look for (verification after a rewrite)."""
+        strings = Triggers()
+        for _, spec in self.strings:
+            if not spec.report_only:
+                strings.strings.update(spec.values)
+                strings.prefixes.update(spec.prefixes)
+        return FixableNames(
+            qualified=frozenset([*self.renames, *self.arg_edits]),
+            modules=frozenset(self.module_twins),
+            attributes=frozenset(self.attribute_renames),
+            call_attributes=frozenset(self.call_attribute_renames),
+            strings=strings,
+        )
 
     @cached_property
     def fixable(self) -> CompiledRules:

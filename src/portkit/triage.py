@@ -90,3 +90,80 @@ class Triggers:
                 if node.arg in keywords:  # type: ignore[attr-defined]
                     return True
         return False
+
+
+def _dotted(node: ast.AST) -> list[str] | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return parts[::-1]
+
+
+def _ast_bindings(tree: ast.AST) -> dict[str, str]:
+    """local name -> qualified name, as imports.build_import_map does for libcst."""
+    bindings: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    bindings[alias.asname] = alias.name
+                else:
+                    head = alias.name.split(".")[0]
+                    bindings[head] = head
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            for alias in node.names:
+                if alias.name != "*":
+                    bindings[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return bindings
+
+
+@dataclass(frozen=True)
+class FixableNames:
+    """What the rules that change code look for, for deciding that a rewrite is finished."""
+
+    qualified: frozenset[str]  # renames and argument edits: a use of any prefix-match needs work
+    modules: frozenset[str]  # modules with a twin: their import, or the module used itself
+    attributes: frozenset[str]  # .is_cuda
+    call_attributes: frozenset[str]  # .cuda(...)
+    strings: Triggers  # string values and prefixes of the rewriting string rules
+
+    def may_change(self, tree: ast.AST) -> bool:
+        """False only if no rule that changes code can find anything in this tree: used to
+        skip the second run that proves a rewrite stable. Names are resolved through the
+        file's imports as the rewriter resolves them, so `args.cuda` or an unconverted
+        `torch.cuda.get_arch_list` does not count."""
+        bindings = _ast_bindings(tree)
+        for node in ast.walk(tree):
+            kind = type(node)
+            if kind is ast.Call:
+                func = node.func  # type: ignore[attr-defined]
+                if isinstance(func, ast.Attribute) and func.attr in self.call_attributes:
+                    return True
+            elif kind is ast.Attribute or kind is ast.Name:
+                if kind is ast.Attribute and node.attr in self.attributes:  # type: ignore[attr-defined]
+                    return True
+                parts = _dotted(node)
+                if parts is None or parts[0] not in bindings:
+                    continue
+                names = [*bindings[parts[0]].split("."), *parts[1:]]
+                for end in range(len(names), 0, -1):
+                    prefix = ".".join(names[:end])
+                    if prefix in self.qualified or (end == len(names) and prefix in self.modules):
+                        return True
+            elif kind is ast.ImportFrom and not node.level and node.module:  # type: ignore[attr-defined]
+                for alias in node.names:  # type: ignore[attr-defined]
+                    full = f"{node.module}.{alias.name}"  # type: ignore[attr-defined]
+                    if full in self.qualified or full in self.modules:
+                        return True
+            elif kind is ast.Import:
+                if any(a.asname and a.name in self.modules for a in node.names):  # type: ignore[attr-defined]
+                    return True
+            elif kind is ast.Constant:
+                value = node.value  # type: ignore[attr-defined]
+                if type(value) is str and self.strings._string_hit(value):
+                    return True
+        return False
