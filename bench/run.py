@@ -614,7 +614,7 @@ def _timing_cell(entry: dict | None) -> str:
         return "n/a"
     cell = f"{_secs(entry['seconds'])} s (cpu {_secs(entry['cpu_seconds'])})"
     if entry.get("extrapolated"):
-        cell = f"~{cell}, extrapolated from every {entry['stride']}th file ({_secs(entry['measured_seconds'])} s)"
+        cell = f"~{cell}, extrapolated from 1 file in {entry['stride']} ({_secs(entry['measured_seconds'])} s)"
     return cell
 
 
