@@ -436,6 +436,14 @@ class ShellScanner:
                 pos = line_end + 1
         return min(pos, end)
 
+    def backtick_substitution(self, pos: int, end: int) -> int:
+        """`` `command` `` at `pos`: its inside is a command line of its own."""
+        self.backticks += 1
+        try:
+            return self.run(pos + 1, end, "`")
+        finally:
+            self.backticks -= 1
+
     def references(self, pos: int, end: int) -> None:
         """`$NAME` and `${NAME}` in text that is neither quoted nor code (here-document bodies)."""
         text = self.text
@@ -446,9 +454,7 @@ class ShellScanner:
             elif ch == "$":
                 pos, _, _ = self.dollar(pos, end)
             elif ch == "`":
-                self.backticks += 1
-                pos = self.run(pos + 1, end, "`")
-                self.backticks -= 1
+                pos = self.backtick_substitution(pos, end)
             else:
                 pos += 1
 
@@ -493,9 +499,7 @@ class ShellScanner:
             elif ch == "`":
                 if self.backticks:
                     break
-                self.backticks += 1
-                pos = self.run(pos + 1, end, "`")
-                self.backticks -= 1
+                pos = self.backtick_substitution(pos, end)
                 dynamic = True
             else:
                 parts.append(ch)
@@ -536,9 +540,7 @@ class ShellScanner:
             elif ch == "`":
                 if self.backticks:
                     return pos, "".join(parts), dynamic
-                self.backticks += 1
-                pos = self.run(pos + 1, end, "`")
-                self.backticks -= 1
+                pos = self.backtick_substitution(pos, end)
                 dynamic = True
             else:
                 parts.append(ch)
@@ -612,9 +614,7 @@ class ShellScanner:
             elif ch == "$":
                 pos, _, _ = self.dollar(pos, end)
             elif ch == "`":
-                self.backticks += 1
-                pos = self.run(pos + 1, end, "`")
-                self.backticks -= 1
+                pos = self.backtick_substitution(pos, end)
             else:
                 pos += 1
         return end

@@ -302,18 +302,12 @@ class AliasPlan:
     rule: Rule
 
 
-class _AliasUses(cst.CSTVisitor):
-    """Collects how module aliases are used: as `alias.x.y` chains or bare."""
+class _NameRoles:
+    """Tells expression names from names that only label things: import statements (handled
+    at statement level), keyword argument names, parameters, def and class names. Shared by
+    the alias pre-pass and the rewriter, which must agree on what a "use" is."""
 
-    def __init__(self, names: Iterable[str], quiet: set[int]) -> None:
-        self.names = set(names)
-        self.chains: dict[str, list[list[str]]] = {n: [] for n in self.names}
-        self.bare: set[str] = set()
-        self._skip: set[int] = set()
-        self._quiet = quiet  # statements without any trigger (the alias names are triggers)
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        return id(node) not in self._quiet and super().on_visit(node)
+    _skip_names: set[int]
 
     def visit_Import(self, node: cst.Import) -> bool:
         return False
@@ -321,24 +315,44 @@ class _AliasUses(cst.CSTVisitor):
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         return False
 
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self._skip_names.add(id(node.keyword))
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self._skip_names.add(id(node.name))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._skip_names.add(id(node.name))
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._skip_names.add(id(node.name))
+
+
+class _AliasUses(_NameRoles, cst.CSTVisitor):
+    """Collects how module aliases are used: as `alias.x.y` chains or bare."""
+
+    def __init__(self, names: Iterable[str], quiet: set[int]) -> None:
+        self.names = set(names)
+        self.chains: dict[str, list[list[str]]] = {n: [] for n in self.names}
+        self.bare: set[str] = set()
+        self._skip_names: set[int] = set()
+        self._quiet = quiet  # statements without any trigger (the alias names are triggers)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return id(node) not in self._quiet and super().on_visit(node)
+
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         parts = dotted_parts(node)
         if parts is None:
-            self._skip.add(id(node.attr))
+            self._skip_names.add(id(node.attr))
             return True
         if parts[0] in self.names:
             self.chains[parts[0]].append(parts)
         return False
 
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is not None:
-            self._skip.add(id(node.keyword))
-
-    def visit_Param(self, node: cst.Param) -> None:
-        self._skip.add(id(node.name))
-
     def visit_Name(self, node: cst.Name) -> None:
-        if node.value in self.names and id(node) not in self._skip:
+        if node.value in self.names and id(node) not in self._skip_names:
             self.bare.add(node.value)
 
 
@@ -424,7 +438,7 @@ class Outcome:
         return any(e.is_change for e in self.events)
 
 
-class Migrator(cst.CSTTransformer):
+class Migrator(_NameRoles, cst.CSTTransformer):
     """Applies every compiled rule to one module in one pass."""
 
     def __init__(self, rules: CompiledRules, module: cst.Module, tree: ast.Module | None = None,
@@ -478,27 +492,6 @@ class Migrator(cst.CSTTransformer):
         if type(original_node) in _STATEMENT_TYPES:
             self._statements.pop()
         return result
-
-    # -- names that are not expressions --
-
-    def visit_Import(self, node: cst.Import) -> bool:
-        return False
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is not None:
-            self._skip_names.add(id(node.keyword))
-
-    def visit_Param(self, node: cst.Param) -> None:
-        self._skip_names.add(id(node.name))
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._skip_names.add(id(node.name))
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._skip_names.add(id(node.name))
 
     # -- dotted names: torch.cuda.X, th.cuda.X, cuda.X, amp.GradScaler --
 
