@@ -129,3 +129,45 @@ def test_ddp_port_matches_original_torchrun_two_processes(tmp_path):
                                          launcher=launcher)
     assert results[False].endswith(" world_size=2"), results[False]
     assert results[True] == results[False]
+
+
+# --- the device-agnostic ports (--target accelerator) run on plain PyTorch -----------------------
+# No torch_npu stand-in on the path: code written against torch.accelerator must take its CPU
+# path on a machine without an accelerator all by itself. That is the point of the target.
+
+
+def accelerator_pair(name: str, filename: str) -> tuple[Path, Path]:
+    original = EXAMPLES / name / "original" / filename
+    ported = EXAMPLES / name / "accelerator" / filename
+    text = ported.read_text(encoding="utf-8")
+    assert "torch.accelerator." in text and "torch_npu" not in text, ported
+    return original, ported
+
+
+def test_mnist_accelerator_port_matches_original(tmp_path):
+    original, ported = accelerator_pair("mnist", "train.py")
+    args = ["--steps", "5", "--seed", "1", "--epochs", "1", "--log-interval", "2"]
+    expected = run_example(original, args, ported=False, cwd=tmp_path)
+    assert run_example(ported, args, ported=False, cwd=tmp_path) == expected
+
+
+def test_amp_accelerator_port_matches_original(tmp_path):
+    original, ported = accelerator_pair("amp", "train_amp.py")
+    results = []
+    for script, out in ((original, "original"), (ported, "accelerator")):
+        args = ["--steps", "3", "--seed", "0", "--out", str(tmp_path / out)]
+        results.append(run_example(script, args, ported=False, cwd=tmp_path))
+        assert (tmp_path / out / "ckpt_cuda.pt").is_file()
+    assert results[1] == results[0]
+
+
+def test_ddp_accelerator_port_matches_original_torchrun_two_processes(tmp_path):
+    original, ported = accelerator_pair("ddp", "train_ddp.py")
+    results = []
+    for script in (original, ported):
+        launcher = ["-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+                    "--master_addr=127.0.0.1", f"--master_port={free_port()}"]
+        results.append(run_example(script, ["--steps", "4", "--seed", "0"], ported=False, cwd=tmp_path,
+                                   launcher=launcher))
+    assert results[0].endswith(" world_size=2"), results[0]
+    assert results[1] == results[0]

@@ -354,7 +354,7 @@ def test_all_six_csv_files_are_written_even_when_empty(tmp_path: Path) -> None:
 
 
 def test_every_rule_maps_to_a_csv_file() -> None:
-    rules = load_rules()
+    rules = load_rules(target=None)
     reporting = {r.id for r in rules.rules if str(r.safety) == "manual"} | {"env-var"}  # env-var also reports
     assert reporting <= set(review.CSV_ROUTES), "decide where the new rule's manual items go"
     assert reporting <= set(review.EFFORT_WEIGHTS), "give the new rule an effort weight"

@@ -10,7 +10,7 @@ import pytest
 from portkit.ruleset import REPORT_KINDS, load_rules
 from portkit.ruletest import check_example, check_rules
 
-RULESET = load_rules()
+RULESET = load_rules(target=None)
 CASES = [
     pytest.param(rule, example, id=f"{rule.id}-{number}")
     for rule in RULESET.rules

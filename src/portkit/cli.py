@@ -43,7 +43,7 @@ class PortkitUsageError(click.ClickException):
 def _load(rule_dirs: Sequence[Path], select: Sequence[str] = (), ignore: Sequence[str] = (),
           target: str = "npu", extra_ids: Sequence[str] = ()) -> RuleSet:
     try:
-        ruleset = load_rules(rule_dirs).for_target(target)
+        ruleset = load_rules(rule_dirs, target=target)
         if not ruleset.rules:
             raise RuleError(f"no rule serves the target '{target}' yet")
         ruleset.expand([*select, *ignore], extra_ids)  # unknown ids and groups are an error
@@ -223,7 +223,7 @@ def main() -> None:
 @click.option("--no-ignore", is_flag=True, help="Do not honour .gitignore files.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
-@click.option("--target", type=click.Choice(["npu"]), default=None,
+@click.option("--target", type=click.Choice(["npu", "accelerator"]), default=None,
               help="What to port to: the explicit torch.npu API (default).")
 @torch_npu_option
 @click.option("--strategy", type=click.Choice(["port", "shim"]), default="port", show_default=True,
@@ -309,7 +309,7 @@ def rules_group(context: click.Context, rule_dirs: tuple[Path, ...]) -> None:
     context.obj = rule_dirs
     if context.invoked_subcommand is None:
         try:
-            ruleset = load_rules(rule_dirs)
+            ruleset = load_rules(rule_dirs, target=None)
         except RuleError as error:
             raise PortkitUsageError(str(error)) from None
         width = max(len(r.id) for r in ruleset.rules)
@@ -326,7 +326,7 @@ def rules_show(rule_dirs: tuple[Path, ...], rule_id: str) -> None:
     from portkit.ruledocs import render_rule
 
     try:
-        rule = load_rules(rule_dirs).get(rule_id)
+        rule = load_rules(rule_dirs, target=None).get(rule_id)
     except RuleError as error:
         raise PortkitUsageError(str(error)) from None
     except KeyError:
@@ -341,8 +341,8 @@ def rules_test(directory: Path) -> None:
     from portkit.ruletest import check_rules
 
     try:
-        builtin = load_rules()
-        user = load_rules([directory], builtin=False)
+        builtin = load_rules(target=None)
+        user = load_rules([directory], builtin=False, target=None)
     except RuleError as error:
         raise PortkitUsageError(str(error)) from None
     combined = RuleSet(builtin.rules + user.rules)
@@ -374,7 +374,7 @@ def rules_test(directory: Path) -> None:
 @click.option("--exclude", multiple=True, help="Skip paths matching this gitignore-style glob. Repeatable.")
 @click.option("--no-ignore", is_flag=True, help="Do not honour .gitignore files.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
-@click.option("--target", type=click.Choice(["npu"]), default=None, help="What the code should be ported to.")
+@click.option("--target", type=click.Choice(["npu", "accelerator"]), default=None, help="What the code should be ported to.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache in .portkit_cache/.")
 @torch_npu_option
 @_with(config_options)

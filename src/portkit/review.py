@@ -97,6 +97,11 @@ EFFORT_WEIGHTS: dict[str, int] = {
     "shim-backend-comparison": 1,
     "shim-env-var": 1,
     "shim-load-path": 1,
+    "accelerator-backend-comparison": 1,
+    "accelerator-is-cuda": 1,
+    "accelerator-typed-tensor": 2,
+    "accelerator-tf32": 1,
+    "accelerator-env-var": 1,
 }
 DEFAULT_EFFORT = 2
 
@@ -1458,6 +1463,11 @@ CSV_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "shim-env-var": (UNSUPPORTED, {}),
     "shim-load-path": (UNSUPPORTED, {}),
     "shim-jit-script": (UNSUPPORTED, {}),
+    "accelerator-backend-comparison": (UNSUPPORTED, {}),
+    "accelerator-is-cuda": (UNSUPPORTED, {}),
+    "accelerator-typed-tensor": (UNSUPPORTED, {}),
+    "accelerator-tf32": (UNSUPPORTED, {"allow_tf32": PRECISION}),
+    "accelerator-env-var": (UNKNOWN, {}),
     "cuda-api-unknown": (UNKNOWN, {}),
     "env-var": (UNKNOWN, {}),
 }

@@ -74,4 +74,4 @@ def render_reference(ruleset: RuleSet) -> str:
 if __name__ == "__main__":
     from portkit.ruleset import load_rules
 
-    print(render_reference(load_rules()), end="")
+    print(render_reference(load_rules(target=None)), end="")

@@ -8,6 +8,7 @@ module only turns TOML into typed, validated values and one-line errors.
 
 from __future__ import annotations
 
+import ast
 import importlib.resources
 import re
 import tomllib
@@ -43,11 +44,20 @@ class Example:
 # --- the kinds' parameters ------------------------------------------------------------------
 
 
+def is_expression(replacement: str) -> bool:
+    """A rename's target is a dotted name (`torch.npu.synchronize`) or, for the device-agnostic
+    target, an expression (`torch.get_device_module().manual_seed`) that cannot be imported."""
+    return QUALIFIED_NAME.match(replacement) is None
+
+
 @dataclass(frozen=True)
 class RenameApi:
-    """`module.X` -> `to_module.X` for the listed X, plus explicit `renames` of qualified names."""
+    """`module.X` -> `to_module.X` for the listed X, plus explicit `renames` of qualified names.
 
-    renames: Mapping[str, str]  # old qualified name -> new qualified name (expanded)
+    A target may be an expression (`torch.get_device_module().X`): uses are rewritten, but a
+    `from module import X` of such a name cannot be, and is reported instead."""
+
+    renames: Mapping[str, str]  # old qualified name -> new qualified name or expression (expanded)
     module_twins: Mapping[str, str]  # old module -> new module, for `import m as a` / `from m import`
 
 
@@ -58,6 +68,10 @@ class RenameAttribute:
     old: str
     new: str
     call: bool
+    # `.cuda()` -> `.to(<device>)`: an argument to insert first when the call passes no
+    # positional argument and no `keyword`; a call that passes one is reported instead
+    insert_first: str | None = None
+    keyword: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,9 @@ class ReplaceString:
     report_pattern: re.Pattern[str] | None  # values in context that have no twin: a manual item
     report_message: str
     report_only: bool = False  # kind report-string: every match is a manual item, nothing changes
+    # the replacements are Python expressions, not string values; a prefix's replacement is an
+    # expression for the text before its colon ("cuda:0" -> f"{<expression>}:0")
+    expressions: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,7 @@ class Report:
     guidance: Mapping[str, str]  # qualified name -> a more specific message
     keywords: Mapping[str, str]  # call keyword `use_cuda` -> message, on calls to `names`
     fallback: bool  # only where no other rule handled the name
+    attributes: frozenset[str] = frozenset()  # `x.is_cuda` on any value: a manual item
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,8 @@ class EditArguments:
     insert_first: str | None  # source of an argument to insert when the call has none for `keyword`
     keyword: str | None
     message: str
+    # `synchronize(device=d)` -> `synchronize(d)` for positional-only targets: keyword -> index
+    keyword_to_positional: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,10 +188,11 @@ _COMMON_KEYS = {
 }
 _KIND_KEYS: dict[str, set[str]] = {
     "rename-api": {"module", "to_module", "names", "renames"},
-    "rename-attribute": {"old", "new", "call"},
-    "replace-string": {"values", "prefixes", "contexts", "report_pattern", "report_message"},
-    "report": {"names", "prefixes", "message", "guidance", "keywords", "fallback"},
-    "edit-arguments": {"calls", "positional_to_keyword", "insert_first", "keyword", "message"},
+    "rename-attribute": {"old", "new", "call", "insert_first", "keyword"},
+    "replace-string": {"values", "prefixes", "contexts", "report_pattern", "report_message", "expressions"},
+    "report": {"names", "prefixes", "message", "guidance", "keywords", "fallback", "attributes"},
+    "edit-arguments": {"calls", "positional_to_keyword", "keyword_to_positional", "insert_first", "keyword",
+                       "message"},
     "ensure-import": {"module"},
     "report-command": {"commands"},
     "report-string": {"values", "prefixes", "pattern", "contexts", "message"},
@@ -225,6 +246,17 @@ class _Fields:
             if not QUALIFIED_NAME.match(name):
                 raise self.fail(f"'{key}': '{name}' is not a dotted Python name")
 
+    def expressions(self, key: str, values: Iterable[str]) -> None:
+        """Python expressions portkit writes into code: they must parse, and use one kind of
+        quote and no backslash, so they can also go inside an f-string's braces."""
+        for source in values:
+            try:
+                ast.parse(source, mode="eval")
+            except SyntaxError:
+                raise self.fail(f"'{key}': '{source}' is not a Python expression") from None
+            if "\\" in source or ('"' in source and "'" in source):
+                raise self.fail(f"'{key}': '{source}' must use one kind of quote and no backslash")
+
     def pattern(self, key: str) -> re.Pattern[str] | None:
         source = self.get(key, str, None)
         if source is None:
@@ -254,8 +286,10 @@ def _parse_rename_api(f: _Fields) -> RenameApi:
         raise f.fail("'module' and 'to_module' go together")
     if names and module is None:
         raise f.fail("'names' needs 'module' and 'to_module'")
-    f.qualified_names("module", [m for m in (module, to_module) if m])
-    f.qualified_names("renames", [*explicit, *explicit.values()])
+    f.qualified_names("module", [m for m in (module,) if m])
+    f.qualified_names("renames", explicit)
+    f.expressions("to_module", [m for m in (to_module,) if m])
+    f.expressions("renames", explicit.values())
     renames: dict[str, str] = {f"{module}.{n}": f"{to_module}.{n}" for n in names}
     renames.update(explicit)
     if not renames:
@@ -269,7 +303,13 @@ def _parse_rename_attribute(f: _Fields) -> RenameAttribute:
     for value in (old, new):
         if not value.isidentifier():
             raise f.fail(f"'{value}' is not an attribute name")
-    return RenameAttribute(old=old, new=new, call=f.get("call", bool, False))
+    call = f.get("call", bool, False)
+    insert_first, keyword = f.get("insert_first", str, None), f.get("keyword", str, None)
+    if insert_first is not None:
+        if not call or keyword is None:
+            raise f.fail("'insert_first' needs 'call = true' and 'keyword' (the argument's name)")
+        f.expressions("insert_first", [insert_first])
+    return RenameAttribute(old=old, new=new, call=call, insert_first=insert_first, keyword=keyword)
 
 
 def _parse_contexts(f: _Fields) -> StringContexts:
@@ -302,8 +342,14 @@ def _parse_replace_string(f: _Fields) -> ReplaceString:
     message = f.get("report_message", str, "")
     if pattern is not None and not message:
         raise f.fail("'report_pattern' needs a 'report_message'")
+    expressions = f.get("expressions", bool, False)
+    if expressions:
+        f.expressions("values", values.values())
+        f.expressions("prefixes", prefixes.values())
+        if bad := [p for p in prefixes if not p.endswith(":")]:
+            raise f.fail(f"'prefixes': '{bad[0]}' must end with ':' when the replacements are expressions")
     return ReplaceString(values=values, prefixes=prefixes, contexts=_parse_contexts(f),
-                         report_pattern=pattern, report_message=message)
+                         report_pattern=pattern, report_message=message, expressions=expressions)
 
 
 def _parse_report_string(f: _Fields) -> ReplaceString:
@@ -321,14 +367,17 @@ def _parse_report_string(f: _Fields) -> ReplaceString:
 def _parse_report(f: _Fields) -> Report:
     names, prefixes = f.strings("names"), f.strings("prefixes")
     guidance, keywords = f.string_map("guidance"), f.string_map("keywords")
+    attributes = f.strings("attributes")
     f.qualified_names("names", names)
     f.qualified_names("prefixes", prefixes)
     f.qualified_names("guidance", guidance)
-    if not names and not prefixes and not guidance:
-        raise f.fail("a report rule needs 'names', 'prefixes' or 'guidance'")
+    if bad := [a for a in attributes if not a.isidentifier()]:
+        raise f.fail(f"'attributes': '{bad[0]}' is not an attribute name")
+    if not names and not prefixes and not guidance and not attributes:
+        raise f.fail("a report rule needs 'names', 'prefixes', 'guidance' or 'attributes'")
     return Report(names=frozenset(names) | frozenset(guidance), prefixes=prefixes,
                   message=f.get("message", str), guidance=guidance, keywords=keywords,
-                  fallback=f.get("fallback", bool, False))
+                  fallback=f.get("fallback", bool, False), attributes=frozenset(attributes))
 
 
 def _parse_edit_arguments(f: _Fields) -> EditArguments:
@@ -339,13 +388,18 @@ def _parse_edit_arguments(f: _Fields) -> EditArguments:
         positional = {int(index): keyword for index, keyword in raw.items()}
     except ValueError:
         raise f.fail("'positional_to_keyword' keys must be argument indexes like \"4\"") from None
+    to_positional = f.get("keyword_to_positional", dict, {})
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in to_positional.values()):
+        raise f.fail("'keyword_to_positional' must map keywords to argument indexes (0-based integers)")
     insert_first, keyword = f.get("insert_first", str, None), f.get("keyword", str, None)
     if insert_first is not None and keyword is None:
         raise f.fail("'insert_first' needs 'keyword' (the argument's name, to see it is missing)")
-    if not calls or not (positional or insert_first):
+    f.expressions("insert_first", [insert_first] if insert_first is not None else [])
+    if not calls or not (positional or insert_first or to_positional):
         raise f.fail("an edit-arguments rule needs 'calls' and an edit")
     return EditArguments(calls=frozenset(calls), positional_to_keyword=positional,
-                         insert_first=insert_first, keyword=keyword, message=f.get("message", str))
+                         insert_first=insert_first, keyword=keyword, message=f.get("message", str),
+                         keyword_to_positional=dict(to_positional))
 
 
 def _parse_ensure_import(f: _Fields) -> EnsureImport:
@@ -556,8 +610,14 @@ def builtin_rules() -> list[Rule]:
     return rules
 
 
-def load_rules(extra_dirs: Sequence[Path] = (), *, builtin: bool = True) -> RuleSet:
+def load_rules(extra_dirs: Sequence[Path] = (), *, builtin: bool = True, target: str | None = "npu") -> RuleSet:
+    """The rules that serve `target` (None: every rule, as `portkit rules` lists them).
+
+    Rules of different targets rewrite the same code differently, so a rule set that is
+    compiled for a run always belongs to one target."""
     rules = builtin_rules() if builtin else []
     for directory in extra_dirs:
         rules.extend(load_rule_dir(directory))
+    if target is not None:
+        rules = [rule for rule in rules if target in rule.targets]
     return RuleSet(tuple(rules))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -31,6 +31,7 @@ from portkit.ruleset import (
     REPORT_KINDS,
     Rule,
     RuleSet,
+    is_expression,
 )
 
 # A device/backend string may carry an index or a format placeholder after its prefix:
@@ -72,6 +73,7 @@ class CompiledRules:
         self.module_twins: dict[str, _Rename] = {}
         self.exact_flags: dict[str, list[_Flag]] = {}
         self.prefix_flags: dict[str, list[_Flag]] = {}
+        self.attribute_flags: dict[str, list[_Flag]] = {}
         self.arg_edits: dict[str, list[tuple[Rule, EditArguments]]] = {}
         self.call_attribute_renames: dict[str, tuple[Rule, RenameAttribute]] = {}
         self.attribute_renames: dict[str, tuple[Rule, RenameAttribute]] = {}
@@ -97,7 +99,10 @@ class CompiledRules:
                     self.exact_flags.setdefault(name, []).append(_Flag(rule, spec))
                 for prefix in spec.prefixes:
                     self.prefix_flags.setdefault(prefix, []).append(_Flag(rule, spec))
+                for attribute in spec.attributes:
+                    self.attribute_flags.setdefault(attribute, []).append(_Flag(rule, spec))
                 self.triggers.add_names([*spec.names, *spec.prefixes])
+                self.triggers.identifiers.update(spec.attributes)
                 self.triggers.keywords.update(spec.keywords)
             elif isinstance(spec, EditArguments):
                 for call in spec.calls:
@@ -208,19 +213,19 @@ def _with_value(node: cst.SimpleString, value: str) -> cst.SimpleString:
 @dataclass
 class _StringEdit:
     old: str
-    new: str
+    new: str | None  # None: the shape cannot take the rule's expression, a manual item
     original: cst.CSTNode
+
+
+# Builds the (import-aware) node for a rule's replacement expression, given its source.
+ExpressionBuilder = Callable[[str], cst.BaseExpression]
 
 
 def _replace_literal(text: str, spec: ReplaceString, *, allow_placeholder: bool) -> str | None:
     if text in spec.values:
         return spec.values[text]
-    for prefix, replacement in spec.prefixes.items():
-        if text.startswith(prefix):
-            rest = text[len(prefix):]
-            if rest.isdigit() or (allow_placeholder and _PREFIX_REMAINDER.match(rest)):
-                return replacement + rest
-    return None
+    split = _device_prefix(text, spec, allow_placeholder=allow_placeholder)
+    return spec.prefixes[split[0]] + split[1] if split is not None else None
 
 
 def rewrite_string_expression(
@@ -271,6 +276,83 @@ def rewrite_string_expression(
         body = rewrite_string_expression(original.body, updated.body, spec, edits)
         orelse = rewrite_string_expression(original.orelse, updated.orelse, spec, edits)
         return updated.with_changes(body=body, orelse=orelse)
+    return updated
+
+
+def _fit_quotes(code: str, quote: str) -> str:
+    """An expression to put inside the braces of an f-string delimited by `quote`: before
+    Python 3.12 it may not contain that quote character. Rule expressions use one kind of
+    quote and no backslash (ruleset.py checks), so swapping the kinds is always valid."""
+    if quote[0] not in code:
+        return code
+    return code.translate(str.maketrans({"'": '"', '"': "'"}))
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _device_prefix(text: str, spec: ReplaceString, *, allow_placeholder: bool) -> tuple[str, str] | None:
+    """("cuda:", "0") for "cuda:0" when "cuda:" is one of the rule's prefixes."""
+    for prefix in spec.prefixes:
+        if text.startswith(prefix):
+            rest = text[len(prefix):]
+            if rest.isdigit() or (allow_placeholder and _PREFIX_REMAINDER.match(rest)):
+                return prefix, rest
+    return None
+
+
+def rewrite_string_as_expression(
+    original: cst.BaseExpression, updated: cst.BaseExpression, spec: ReplaceString, edits: list[_StringEdit],
+    build: ExpressionBuilder,
+) -> cst.BaseExpression:
+    """The device-agnostic form of `rewrite_string_expression`: "cuda" becomes an expression
+    (`getattr(torch.accelerator.current_accelerator(), ...)`), "cuda:0" and f"cuda:{rank}"
+    become f-strings around it. Shapes that cannot hold an expression ("cuda:{}".format(i),
+    "cuda:%d" % i) are recorded as edits without a replacement: manual items."""
+    if isinstance(updated, cst.SimpleString):
+        value = _string_value(updated)
+        if value is None:
+            return updated
+        if value in spec.values:
+            edits.append(_StringEdit(value, spec.values[value], original))
+            return build(spec.values[value]).with_changes(lpar=updated.lpar, rpar=updated.rpar)
+        split = _device_prefix(value, spec, allow_placeholder=False)
+        if split is None:
+            return updated
+        prefix, rest = split
+        quote, raw = updated.quote, "r" if "r" in updated.prefix.lower() else ""
+        inner = _fit_quotes(_code(build(spec.prefixes[prefix])), quote)
+        edits.append(_StringEdit(value, f"{{{inner}}}:{rest}", original))
+        fstring = cst.parse_expression(f"f{raw}{quote}{{{inner}}}:{rest}{quote}")
+        return fstring.with_changes(lpar=updated.lpar, rpar=updated.rpar)
+    if isinstance(updated, cst.FormattedString) and isinstance(original, cst.FormattedString):
+        first = updated.parts[0] if updated.parts else None
+        if "b" in updated.prefix.lower() or not isinstance(first, cst.FormattedStringText):
+            return updated
+        split = _device_prefix(first.value, spec, allow_placeholder=len(updated.parts) > 1)
+        if split is None:
+            return updated
+        prefix, rest = split
+        inner = _fit_quotes(_code(build(spec.prefixes[prefix])), updated.end)
+        edits.append(_StringEdit(first.value, f"{{{inner}}}:{rest}", original))
+        parts = [cst.FormattedStringExpression(expression=cst.parse_expression(inner)),
+                 first.with_changes(value=":" + rest), *updated.parts[1:]]
+        return updated.with_changes(parts=parts)
+    if isinstance(updated, cst.IfExp) and isinstance(original, cst.IfExp):
+        body = rewrite_string_as_expression(original.body, updated.body, spec, edits, build)
+        orelse = rewrite_string_as_expression(original.orelse, updated.orelse, spec, edits, build)
+        return updated.with_changes(body=body, orelse=orelse)
+    # "cuda:{}".format(i), "cuda:%d" % i, "cuda:" + str(i): the template is not a device yet
+    template = None
+    if isinstance(original, cst.Call) and isinstance(original.func, cst.Attribute) \
+            and original.func.attr.value == "format":
+        template = original.func.value
+    elif isinstance(original, cst.BinaryOperation) and isinstance(original.operator, (cst.Modulo, cst.Add)):
+        template = original.left
+    value = _string_value(template) if template is not None else None
+    if value is not None and _device_prefix(value, spec, allow_placeholder=True) is not None:
+        edits.append(_StringEdit(value, None, original))
     return updated
 
 
@@ -368,6 +450,7 @@ def plan_module_aliases(module: cst.Module, imports: ImportMap, rules: CompiledR
         b.name: b
         for b in imports.bindings.values()
         if b.qualified in rules.module_twins and (b.name != b.qualified.split(".")[0])
+        and not is_expression(rules.module_twins[b.qualified].new)
     }
     if not candidates:
         return {}
@@ -507,6 +590,10 @@ class Migrator(_NameRoles, cst.CSTTransformer):
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
         result: cst.BaseExpression = self._replacements.pop(id(original_node), updated_node)
+        flags = self.rules.attribute_flags.get(original_node.attr.value)
+        if flags and self._receiver_is_value(original_node.value):
+            for flag in flags:
+                self.flag(flag.rule, original_node, flag.spec.message.format(name="." + original_node.attr.value))
         if isinstance(result, cst.Attribute):
             renamed = self.rules.attribute_renames.get(result.attr.value)
             if renamed is not None and self._receiver_is_value(original_node.value):
@@ -591,16 +678,30 @@ class Migrator(_NameRoles, cst.CSTTransformer):
         head_name, head_qualified = (plan.new_name, plan.new_qualified) if plan else (head, binding.qualified)
         if new == head_qualified or new.startswith(head_qualified + "."):
             return [head_name, *new[len(head_qualified):].split(".")[1:]]
-        module = self.imports.module_binding_for(new)
+        return self._spell(new)
+
+    def _spell(self, qualified: str) -> list[str]:
+        """The dotted parts that reach `qualified` through this file's module imports
+        (`th.accelerator.synchronize` after `import torch as th`), importing its root if none does."""
+        module = self.imports.module_binding_for(qualified)
         if module is not None:
-            return [module.name, *new[len(module.qualified):].split(".")[1:]]
-        root = new.split(".")[0]
+            return [module.name, *qualified[len(module.qualified):].split(".")[1:]]
+        root = qualified.split(".")[0]
         self._needs_root_import.add(root)
-        return new.split(".")
+        return qualified.split(".")
+
+    def _expression(self, source: str) -> cst.BaseExpression:
+        """A rule's replacement expression, its dotted module names spelled for this file."""
+        return cst.parse_expression(source).visit(_Respell(self._spell))  # type: ignore[return-value]
 
     def _renamed_prefix(self, chain: _Chain, k: int, new: str) -> cst.BaseExpression:
-        new_parts = self._head_for(chain, new)
         old_prefix = chain.nodes[k - 1]
+        if is_expression(new):
+            current = self._expression(new).with_changes(lpar=old_prefix.lpar, rpar=old_prefix.rpar)
+            for node in chain.nodes[k:]:
+                current = node.with_changes(value=current)
+            return current
+        new_parts = self._head_for(chain, new)
         if len(new_parts) == k:
             # same shape: rename the Name nodes in place so spacing and comments survive
             current: cst.BaseExpression = chain.nodes[0]
@@ -628,10 +729,7 @@ class Migrator(_NameRoles, cst.CSTTransformer):
         if isinstance(func, cst.Attribute) and isinstance(updated_node.func, cst.Attribute):
             renamed = self.rules.call_attribute_renames.get(updated_node.func.attr.value)
             if renamed is not None and self._receiver_is_value(func.value):
-                rule, spec = renamed
-                self.change(rule, func.attr, f".{spec.old}() → .{spec.new}()")
-                new_func = updated_node.func.with_changes(attr=updated_node.func.attr.with_changes(value=spec.new))
-                updated_node = updated_node.with_changes(func=new_func)
+                updated_node = self._rename_call_attribute(*renamed, original_node, updated_node)
         if callee is not None:
             for rule, spec in self.rules.arg_edits.get(callee, ()):
                 updated_node = self._edit_arguments(rule, spec, original_node, updated_node)
@@ -645,6 +743,28 @@ class Migrator(_NameRoles, cst.CSTTransformer):
             )
             updated_node = self._call_strings(key, original_node, updated_node)
         return updated_node
+
+    def _rename_call_attribute(self, rule: Rule, spec: RenameAttribute, original: cst.Call,
+                               updated: cst.Call) -> cst.Call:
+        """`.cuda(...)` -> `.npu(...)`; with `insert_first`, `.cuda()` -> `.to(<device>)`."""
+        args = list(updated.args)
+        if spec.insert_first is not None and not any(a.keyword and a.keyword.value == spec.keyword for a in args):
+            if any(a.keyword is None for a in args):
+                self.flag(rule, original, f".{spec.old}(<device>): pass the device to .{spec.new}() yourself "
+                                          f"(an index or device object has no device-agnostic spelling here)")
+                return updated
+            args.insert(0, self._first_argument(spec.insert_first, bool(args)))
+            self.change(rule, original.func.attr, f".{spec.old}() → .{spec.new}({spec.insert_first})")  # type: ignore[attr-defined]
+        else:
+            self.change(rule, original.func.attr, f".{spec.old}() → .{spec.new}()")  # type: ignore[attr-defined]
+        func = updated.func.with_changes(attr=updated.func.attr.with_changes(value=spec.new))  # type: ignore[attr-defined]
+        return updated.with_changes(func=func, args=args)
+
+    def _first_argument(self, source: str, followed: bool) -> cst.Arg:
+        arg = cst.Arg(value=self._expression(source))
+        if followed:
+            arg = arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        return arg
 
     def _edit_arguments(self, rule: Rule, spec: EditArguments, original: cst.Call, updated: cst.Call) -> cst.Call:
         args = list(updated.args)
@@ -660,12 +780,20 @@ class Migrator(_NameRoles, cst.CSTTransformer):
                     )
                 )
                 changed = True
+        for keyword, index in spec.keyword_to_positional.items():
+            # only where the keyword argument already sits at that position: nothing moves
+            at = len(positional)
+            if index == at and not has_star and at < len(args) and args[at].keyword is not None \
+                    and args[at].keyword.value == keyword:  # type: ignore[union-attr]
+                args[at] = args[at].with_changes(keyword=None, equal=cst.MaybeSentinel.DEFAULT)
+                positional.append(at)
+                changed = True
+            elif any(a.keyword is not None and a.keyword.value == keyword for a in args):
+                self.flag(rule, original, f"pass {keyword}= as argument {index + 1}: the new function "
+                                          f"takes it by position only")
         if spec.insert_first is not None and not positional and not has_star:
             if not any(a.keyword is not None and a.keyword.value == spec.keyword for a in args):
-                new_arg = cst.Arg(value=cst.parse_expression(spec.insert_first))
-                if args:
-                    new_arg = new_arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-                args.insert(0, new_arg)
+                args.insert(0, self._first_argument(spec.insert_first, bool(args)))
                 changed = True
         if changed:
             self.change(rule, original, spec.message)
@@ -719,13 +847,21 @@ class Migrator(_NameRoles, cst.CSTTransformer):
         if isinstance(updated, cst.Dict) and isinstance(original, cst.Dict):
             return self._rewrite_dict_keys(rule, spec, original, updated)
         edits: list[_StringEdit] = []
-        result = rewrite_string_expression(original, updated, spec, edits)
+        if spec.expressions:
+            result = rewrite_string_as_expression(original, updated, spec, edits, self._expression)
+        else:
+            result = rewrite_string_expression(original, updated, spec, edits)
         if spec.report_only:
             for edit in edits:
                 self.flag(rule, edit.original, spec.report_message.format(name=edit.old))
             result = updated
         for edit in edits if not spec.report_only else ():
-            self.change(rule, edit.original, f'"{edit.old}" → "{edit.new}"')
+            if edit.new is None:
+                self.flag(rule, edit.original, spec.report_message.format(name=edit.old))
+            elif spec.expressions:
+                self.change(rule, edit.original, f'"{edit.old}" → {edit.new}')
+            else:
+                self.change(rule, edit.original, f'"{edit.old}" → "{edit.new}"')
         if not edits and spec.report_pattern is not None:
             value = _string_value(updated)
             if value is not None and spec.report_pattern.search(value):
@@ -763,13 +899,26 @@ class Migrator(_NameRoles, cst.CSTTransformer):
         for rule, spec in self.rules.strings:
             if not spec.contexts.compare:
                 continue
-            left = self._rewrite_operand(rule, spec, original_node.left, updated_node.left)
+            first = original_node.comparisons[0].operator
+            if spec.expressions and isinstance(first, (cst.In, cst.NotIn)):
+                # `"cuda" in str(device)`: an expression that may be None cannot go on the left
+                self._flag_string_operand(rule, spec, original_node.left)
+                left = updated_node.left
+            else:
+                left = self._rewrite_operand(rule, spec, original_node.left, updated_node.left)
             targets = [
-                t.with_changes(comparator=self._rewrite_operand(rule, spec, o.comparator, t.comparator))
+                t if spec.expressions and isinstance(o.operator, (cst.In, cst.NotIn))
+                and not isinstance(o.comparator, (cst.List, cst.Tuple, cst.Set))
+                else t.with_changes(comparator=self._rewrite_operand(rule, spec, o.comparator, t.comparator))
                 for o, t in zip(original_node.comparisons, updated_node.comparisons)
             ]
             updated_node = updated_node.with_changes(left=left, comparisons=targets)
         return updated_node
+
+    def _flag_string_operand(self, rule: Rule, spec: ReplaceString, operand: cst.BaseExpression) -> None:
+        value = _string_value(operand)
+        if value is not None and (value in spec.values or _device_prefix(value, spec, allow_placeholder=False)):
+            self.flag(rule, operand, spec.report_message.format(name=value))
 
     def _rewrite_operand(
         self, rule: Rule, spec: ReplaceString, original: cst.BaseExpression, updated: cst.BaseExpression
@@ -923,6 +1072,13 @@ class Migrator(_NameRoles, cst.CSTTransformer):
             rename = self.rules.renames.get(qualified)
             if plan is not None and plan.old_qualified == qualified:
                 target, bind, rule = plan.new_qualified, plan.new_name, plan.rule
+            elif rename is not None and is_expression(rename.new):
+                self.flag(rename.rule, statement, f"`from {module} import {name}`: {qualified} becomes "
+                                                  f"{rename.new}, which cannot be imported: write that "
+                                                  f"expression where {local} is used, then drop the import",
+                          statement=statement)
+                groups.setdefault(module, []).append(alias)
+                continue
             elif rename is not None:
                 target, bind, rule = rename.new, local, rename.rule
             else:
@@ -1013,6 +1169,24 @@ class Migrator(_NameRoles, cst.CSTTransformer):
             else:
                 break
         return index
+
+
+class _Respell(cst.CSTTransformer):
+    """Rewrites every dotted name `a.b.c` of an expression to the parts `spell` gives."""
+
+    def __init__(self, spell: Callable[[str], list[str]]) -> None:
+        super().__init__()
+        self.spell = spell
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        return dotted_parts(node) is None  # a whole dotted chain is handled when it is left
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
+        name = dotted_name(original_node)
+        if name is None:
+            return updated_node
+        return _dotted_expression(".".join(self.spell(name))).with_changes(
+            lpar=updated_node.lpar, rpar=updated_node.rpar)
 
 
 def _anchor(module: cst.Module, index: int) -> cst.CSTNode:
