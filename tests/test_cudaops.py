@@ -296,3 +296,40 @@ def test_the_call_site_rule_crosses_process_boundaries():
 
     rule = call_site_rule({"torch.ops.ns": ["op"]})
     assert pickle.loads(pickle.dumps(rule)) == rule  # worker processes receive it with the rule set
+
+
+# --- wired into the runs: every Python call of a registered operator is a manual item --------
+
+
+def test_check_and_migrate_report_the_python_calls_of_the_trees_operators(cli, tmp_path):
+    import json
+    import shutil
+
+    project = tmp_path / "ext"
+    shutil.copytree(DATA, project)
+    result = cli("check", "--no-config", "-o", "json", project)
+    calls = sorted((Path(d["path"]).name, d["line"]) for d in json.loads(result.output)["findings"]
+                   if d["rule"] == "cuda-op-call")
+    assert calls == [("layers.py", 10), ("layers.py", 15), ("layers.py", 19)]
+    result = cli("migrate", "--no-config", "--allow-dirty", "--dry-run", "--report", tmp_path / "run.json", project)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert "cuda-op-call" in report["rules"]
+    found = [m for file in report["files"] for m in file["manual_items"] if m["rule"] == "cuda-op-call"]
+    assert len(found) == 3
+    # the generated rule is part of the check cache key: a new registration shows at once
+    ops = project / "csrc" / "ops.cpp"
+    ops.write_text(ops.read_text(encoding="utf-8").replace("fused_rmsnorm", "fused_norm"), encoding="utf-8")
+    result = cli("check", "--no-config", "-o", "json", project)
+    rows = [d["line"] for d in json.loads(result.output)["findings"] if d["rule"] == "cuda-op-call"]
+    assert rows == [10, 15]
+
+
+def test_ignoring_cuda_op_also_drops_the_call_sites(cli, tmp_path):
+    import json
+    import shutil
+
+    project = tmp_path / "ext"
+    shutil.copytree(DATA, project)
+    result = cli("check", "--no-config", "--ignore", "cuda-op", "-o", "json", project)
+    assert not [d for d in json.loads(result.output)["findings"] if d["rule"] in ("cuda-op", "cuda-op-call")]

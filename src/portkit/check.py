@@ -19,6 +19,7 @@ from portkit import filekinds, runner
 from portkit.cache import FOLDER, CheckCache, rules_key
 from portkit.config import Config
 from portkit.discovery import DiscoveredFile, discover
+from portkit.migrate import with_call_site_rule
 from portkit.model import FileResult, FileStatus, Safety, Span
 from portkit.ruleset import RuleSet
 from portkit.suppressions import META_RULES
@@ -118,11 +119,12 @@ def check(options: CheckOptions, progress: Callable[[int, int], None] | None = N
     files = [f for f in found.files if config.selects(f.path) and filekinds.wanted(f.path, options.paths)]
     diagnostics: list[Diagnostic] = []
     errors = [FileError(runner.display_path(p.path), p.reason) for p in found.problems]
+    ruleset = with_call_site_rule(options.ruleset, files)
     cache = None
     if options.cache:
-        compiled_ids = sorted({r.id for r in (*options.ruleset.rules, *options.ruleset.universe)})
-        cache = CheckCache.open(config.base / FOLDER, rules_key(options.ruleset.rules, compiled_ids))
-    results = runner.run(files, options.ruleset, options.jobs, check=True, cache=cache)
+        compiled_ids = sorted({r.id for r in (*ruleset.rules, *ruleset.universe)})
+        cache = CheckCache.open(config.base / FOLDER, rules_key(ruleset.rules, compiled_ids))
+    results = runner.run(files, ruleset, options.jobs, check=True, cache=cache)
     for done, (file, result) in enumerate(zip(files, results), start=1):
         if progress is not None:
             progress(done, len(files))

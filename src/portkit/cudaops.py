@@ -20,12 +20,13 @@ import ast
 import fnmatch
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from portkit.engine import Migration
+from portkit.filekinds import CUDA_SOURCE_SUFFIXES
 from portkit.model import Finding, Safety, Span
 from portkit.ruleset import QUALIFIED_NAME, CudaSource, Report, Rule, RuleSet
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from portkit.transform import CompiledRules
 
 CUDA_SUFFIXES = (".cu", ".cuh")
-SOURCE_SUFFIXES = (".cu", ".cuh", ".cpp", ".cc", ".cxx")
+SOURCE_SUFFIXES = CUDA_SOURCE_SUFFIXES
 CALL_SITE_RULE = "cuda-op-call"
 _REGISTRATION_WORDS = ("PYBIND11_MODULE", "TORCH_LIBRARY")
 _NOTHING = Migration(None, (), ())
@@ -437,3 +438,33 @@ def call_site_rule(ops: dict[str, list[str]], base: Rule | None = None) -> Rule 
         targets=base.targets if base is not None else frozenset({"npu"}), examples=(), spec=spec,
         needs_import=False, origin=base.origin if base is not None else "rules/cuda-ops.toml",
     )
+
+
+def with_call_sites(ruleset: RuleSet, paths: Sequence[Path]) -> RuleSet:
+    """The rule set plus the `cuda-op-call` rule for the operators the tree at `paths`
+    registers from CUDA code, when `cuda-op` is active and there are any.
+
+    C/C++/CUDA sources are read first and Python build scripts only when one of them
+    registers something, so a tree without extensions costs a scan of file names. The
+    generated rule is part of the rule set, so the check cache key changes with it."""
+    if CALL_SITE_RULE in ruleset.ids or not any(rule.id == "cuda-op" for rule in ruleset.rules):
+        return ruleset
+    sources = [(p, t) for p in paths if p.suffix.lower() in SOURCE_SUFFIXES
+               for t in [_read(p)] if t is not None and any(w in t for w in _REGISTRATION_WORDS)]
+    if not sources:
+        return ruleset
+    # build scripts name pybind11 modules and tell CUDA builds from CPU ones
+    scripts = [(p, t) for p in paths if p.suffix == ".py"
+               for t in [_read(p)] if t is not None and "cpp_extension" in t]
+    rule = call_site_rule(registered_ops([*scripts, *sources]), ruleset.get("cuda-op"))
+    if rule is None:
+        return ruleset
+    return RuleSet(ruleset.rules + (rule,), (ruleset.universe or ruleset.rules) + (rule,), ruleset.npu_version)
+
+
+def _read(path: Path) -> str | None:
+    """The text of a file, or None when it cannot be read (the main pass reports why)."""
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return None

@@ -38,6 +38,8 @@ class FileKind:
 
 
 PYTHON = FileKind("python", ("*.py",), "portkit.engine:migrate_python")
+# C, C++ and CUDA sources: custom operators (cudaops.py)
+CUDA_SOURCE_SUFFIXES = (".cu", ".cuh", ".cpp", ".cc", ".cxx")
 
 # The first kind whose patterns match a file name wins, so the specific names come first.
 _CANDIDATES: tuple[FileKind, ...] = (
@@ -51,7 +53,7 @@ _CANDIDATES: tuple[FileKind, ...] = (
     FileKind("launch", ("*.sh", "*.bash", ".env", "*.env", "Dockerfile", "Dockerfile.*", "*.dockerfile",
                         "*.yaml", "*.yml", "*config*.json", "ds_*.json", "launch.json"),
              "portkit.launchfiles:migrate_launch_file"),
-    FileKind("cuda-source", ("*.cu", "*.cuh", "*.cpp", "*.cc", "*.cxx"), "portkit.cudaops:migrate_cuda_source"),
+    FileKind("cuda-source", tuple(f"*{suffix}" for suffix in CUDA_SOURCE_SUFFIXES), "portkit.cudaops:migrate_cuda_source"),
 )
 # a kind whose handler module is not part of this installation is not offered
 KINDS: tuple[FileKind, ...] = tuple(
