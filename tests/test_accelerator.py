@@ -162,3 +162,15 @@ def test_rules_listing_shows_each_rules_targets(cli):
     assert by_id["accelerator-api"] == "accelerator"
     assert by_id["cuda-api"] == "npu"
     assert by_id["triton"] == "accelerator,npu"
+
+
+def test_torch_from_a_star_import_is_not_imported_again_and_the_rewrite_is_stable():
+    text = ported_text("""
+        from deepspeed.runtime.zero.partition_parameters import *
+        def f(x):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            return x.cuda()
+    """)
+    assert "import torch\n" not in text and "torch.cuda" not in text
+    assert migrate_source(text, RULES).new_text is None

@@ -200,3 +200,27 @@ def test_manual_items_keep_the_original_line():
 def test_triage_skips_files_without_any_trigger():
     assert not RULES.may_need_work("import numpy as np\nx = np.zeros(3)\n")
     assert RULES.may_need_work("x = t.cuda()\n")
+
+
+def test_torch_from_a_star_import_is_the_torch_module():
+    # DeepSpeed's zero/stage3.py never imports torch itself: it comes with `import *`
+    assert port("""
+        from deepspeed.runtime.zero.partition_parameters import *
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    """) == dedent("""
+        import torch_npu
+        from deepspeed.runtime.zero.partition_parameters import *
+        if torch.npu.is_available():
+            torch.npu.synchronize()
+    """)
+
+
+def test_without_a_star_import_an_unimported_torch_is_left_alone():
+    assert port("""
+        def f():
+            return torch.cuda.is_available()
+    """) == dedent("""
+        def f():
+            return torch.cuda.is_available()
+    """)

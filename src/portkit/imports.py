@@ -44,6 +44,7 @@ class Binding:
 class ImportMap:
     bindings: dict[str, Binding] = field(default_factory=dict)
     imported_modules: set[str] = field(default_factory=set)  # every module named by an import
+    star_import: bool = False  # `from m import *`: names the file does not import may come from it
 
     def resolve(self, parts: list[str]) -> str | None:
         """The qualified name of a dotted expression, or None when its head is not imported."""
@@ -132,6 +133,7 @@ def build_import_map(module: cst.Module) -> ImportMap:
                 continue
             imports.imported_modules.add(source)
             if isinstance(statement.names, cst.ImportStar):
+                imports.star_import = True
                 continue
             for alias in statement.names:
                 name = dotted_name(alias.name)

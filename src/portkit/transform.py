@@ -530,6 +530,10 @@ class Migrator(_NameRoles, cst.CSTTransformer):
         self.rules = rules
         self.module = module
         self.imports = build_import_map(module)
+        if text is not None and _torch_from_star_import(self.imports, text):
+            # DeepSpeed's zero/stage3.py uses `torch` from `from ... import *`: that name is
+            # the torch module, and an expression portkit writes must not import it again
+            self.imports.bindings["torch"] = Binding("torch", "torch", True)
         self.pairing = pair(module, tree) if tree is not None else None
         self._quiet: set[int] = set()
         if self.pairing is not None and text is not None:
@@ -1169,6 +1173,13 @@ class Migrator(_NameRoles, cst.CSTTransformer):
             else:
                 break
         return index
+
+
+_TORCH_ATTRIBUTE = re.compile(r"(?<![\w.])torch\.")
+
+
+def _torch_from_star_import(imports: ImportMap, text: str) -> bool:
+    return imports.star_import and "torch" not in imports.bindings and _TORCH_ATTRIBUTE.search(text) is not None
 
 
 class _Respell(cst.CSTTransformer):
