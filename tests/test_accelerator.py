@@ -174,3 +174,21 @@ def test_torch_from_a_star_import_is_not_imported_again_and_the_rewrite_is_stabl
     """)
     assert "import torch\n" not in text and "torch.cuda" not in text
     assert migrate_source(text, RULES).new_text is None
+
+
+def test_notebooks_and_writefile_cells_take_the_accelerator_target_too(cli, tmp_path):
+    import json
+    import shutil
+
+    data = Path(__file__).resolve().parent / "data" / "notebooks" / "original"
+    project = tmp_path / "nb"
+    shutil.copytree(data, project)
+    result = cli("migrate", "--no-config", "--allow-dirty", "--target", "accelerator", project)
+    assert result.exit_code == 0, result.output
+    tutorial = json.loads((project / "cnn_tutorial.ipynb").read_text(encoding="utf-8"))
+    code = "".join("".join(cell["source"]) for cell in tutorial["cells"] if cell["cell_type"] == "code")
+    assert "torch.accelerator.synchronize()" in code and "torch.cuda" not in code and "torch_npu" not in code
+    colab = (project / "ddp_colab.ipynb").read_text(encoding="utf-8")
+    assert "dist.init_process_group(None)" in colab and "torch.accelerator.set_device_index(rank)" in colab
+    again = cli("migrate", "--no-config", "--allow-dirty", "--target", "accelerator", "--dry-run", project)
+    assert "0 would change" in again.output
