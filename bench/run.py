@@ -198,7 +198,7 @@ def _triaged(rules: CompiledRules, text: str) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return rules.may_need_work_tree(ast.parse(text))
+            return rules.may_need_work_tree(ast.parse(text), text)
         except (SyntaxError, ValueError, RecursionError):
             return False
 

@@ -120,3 +120,33 @@ def test_the_rules_key_is_the_same_in_every_process(tmp_path: Path) -> None:
     keys = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(keys) == 1
+
+
+@pytest.mark.parametrize("given", ["a.py", "./sub//b.py", "sub/./b.py", ".", "sub/../a.py", "../x/a.py",
+                                   "..hidden/a.py", "ABSOLUTE/a.py", "/elsewhere/a.py"])
+def test_display_paths_are_what_relpath_gives(given: str, tmp_path: Path, monkeypatch) -> None:
+    """The warm path's shortcut for relative paths names every file as os.path.relpath does."""
+    import os
+
+    from portkit.runner import display_path
+
+    work = tmp_path / "x"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    path = Path(given.replace("ABSOLUTE", str(work)))
+    relative = os.path.relpath(path)
+    assert display_path(path) == (relative if not relative.startswith("..") else str(path))
+
+
+def test_a_warm_re_check_imports_no_libcst(project: Path) -> None:
+    """Every file a cache hit: nothing of the libcst pipeline is loaded (a subprocess, so the
+    test process's own imports do not count)."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "import sys; from portkit.cli import main\n"
+               "try:\n    main(['check', '-j', '1', '.'])\nexcept SystemExit:\n    pass\n"
+               "print(sorted(m for m in sys.modules if m == 'libcst' or m.startswith('portkit.transform')))"]
+    subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)  # fills the cache
+    warm = subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)
+    assert warm.stdout.strip().splitlines()[-1] == "[]"

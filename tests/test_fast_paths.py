@@ -41,6 +41,7 @@ def test_triage_never_drops_a_file_the_engine_would_touch(name):
     if outcome.events:
         assert RULES.may_need_work(text), "stage one dropped it"
         assert RULES.may_need_work_tree(parse_ast(text)), "stage two dropped it"
+        assert RULES.may_need_work_tree(parse_ast(text), text), "stage two, on stage one's lines, dropped it"
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
@@ -99,3 +100,13 @@ def test_the_stability_triage_lets_finished_ports_through_cheaply():
     ported = (HERE.parent / "examples" / "mnist" / "ported" / "train.py").read_text(encoding="utf-8")
     assert "args.no_cuda" in ported and "cudnn.benchmark" in ported  # look-alikes and a manual item remain
     assert not RULES.fixable_names.may_change(parse_ast(ported))
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_check_mode_line_map_equals_the_diffed_one(name):
+    """`check` renders nothing, so old and new lines are the same list: the identity mapping it
+    takes then must be what difflib gives for two equal copies."""
+    from portkit.engine import _LineMap
+
+    lines = SOURCES[name].splitlines()
+    assert _LineMap(lines, lines).mapping == _LineMap(lines, list(lines)).mapping

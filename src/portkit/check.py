@@ -97,7 +97,9 @@ class CheckRun:
 
 def _diagnostics(file: DiscoveredFile, result: FileResult, config: Config, min_level: Level,
                  meta_rules: frozenset[str]) -> list[Diagnostic]:
-    ignored = config.ignored_rules(file.path)
+    # only a configuration with per-file ignores needs the file's resolved path (a syscall per
+    # component): on a warm re-check that resolution would cost more than the cache lookup
+    ignored = config.ignored_rules(file.path) if config.per_file_ignores else set()
     found = [
         Diagnostic(result.path, c.span, c.rule_id, c.message, Level.FIXABLE, c.safety,
                    c.old_text.splitlines()[0] if c.old_text else c.new_text)
@@ -116,7 +118,12 @@ def check(options: CheckOptions, progress: Callable[[int, int], None] | None = N
     config = options.config
     found = discover(options.paths, suffixes=filekinds.discovery_suffixes(), exclude=options.exclude,
                      respect_gitignore=options.respect_gitignore)
-    files = [f for f in found.files if config.selects(f.path) and filekinds.wanted(f.path, options.paths)]
+    # the same filters as config.selects / filekinds.wanted, without per-file path resolution
+    # when the configuration has no include/exclude globs and no explicit files were named
+    filtering = bool(config.include or config.exclude)
+    named_files = [p for p in options.paths if not p.is_dir()]  # wanted() ignores folders anyway
+    files = [f for f in found.files
+             if (not filtering or config.selects(f.path)) and filekinds.wanted(f.path, named_files)]
     diagnostics: list[Diagnostic] = []
     errors = [FileError(runner.display_path(p.path), p.reason) for p in found.problems]
     ruleset = with_call_site_rule(options.ruleset, files)

@@ -81,6 +81,7 @@ class _Filter:
     suffixes: tuple[str, ...] | None
     exclude: pathspec.GitIgnoreSpec
     respect_gitignore: bool
+    excluding: bool = True  # False when `exclude` has no pattern: nothing to match per entry
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,20 @@ def discover(
         suffixes=None if suffixes is None else tuple(suffixes),
         exclude=pathspec.GitIgnoreSpec.from_lines(exclude),
         respect_gitignore=respect_gitignore,
+        excluding=bool(exclude),
     )
     files: list[DiscoveredFile] = []
     problems: list[SourceError] = []
     seen: set[str] = set()
+    # One path cannot reach a file twice (the walk follows no links), so the realpath of every
+    # file (a syscall per path component) is only paid when several paths may overlap.
+    overlapping = len(paths) > 1
     for path in paths:
         found, trouble = _discover_one(path, filters)
         problems.extend(trouble)
+        if not overlapping:
+            files.extend(found)
+            continue
         for item in found:
             key = os.path.realpath(item.path)
             if key not in seen:
@@ -234,7 +242,9 @@ def _wanted_suffix(name: str, filters: _Filter) -> bool:
 
 
 def _is_excluded(rel: PurePosixPath, is_dir: bool, inherited: _Inherited, filters: _Filter) -> bool:
-    if filters.exclude.match_file(_match_key(rel, is_dir)):
+    if not filters.excluding and not inherited.ignores:
+        return False  # the common case of a tree without .gitignore: skip building match keys
+    if filters.excluding and filters.exclude.match_file(_match_key(rel, is_dir)):
         return True
     return _is_ignored(inherited.anchor / rel, is_dir, inherited.ignores)
 

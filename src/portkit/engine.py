@@ -74,7 +74,7 @@ def migrate_source(text: str, rules: CompiledRules, *, render: bool = True) -> M
     if not rules.may_need_work(text):
         return _NOTHING
     tree = parse_ast(text)
-    if not rules.may_need_work_tree(tree):
+    if not rules.may_need_work_tree(tree, text):
         return _NOTHING
     module = parse(text)
     outcome = transform(module, rules, tree, text)
@@ -129,6 +129,9 @@ class _LineMap:
     def __init__(self, old: Sequence[str], new: Sequence[str]) -> None:
         self.old, self.new = old, new
         self.mapping: dict[int, list[int]] = {}
+        if new is old:  # `check` renders nothing: every line stands for itself, no diff needed
+            self.mapping = {i: [i] for i in range(len(old))}
+            return
         for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
             if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
                 for offset in range(i2 - i1):

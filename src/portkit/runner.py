@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,13 @@ if TYPE_CHECKING:
 
 def display_path(path: Path) -> str:
     """What reports call a file: relative to the working folder when it is below it."""
-    relative = os.path.relpath(path)
+    text = str(path)
+    if not os.path.isabs(text) and not os.path.splitdrive(text)[0] and os.pardir not in path.parts:
+        # relpath of a relative path without `..` is its normal form: this skips relpath's
+        # two getcwd calls per file, which a warm re-check of a big tree would notice
+        relative = os.path.normpath(text)
+    else:
+        relative = os.path.relpath(path)
     return relative if not relative.startswith("..") else str(path)
 
 
@@ -91,6 +96,8 @@ def _process(items: Sequence[tuple[DiscoveredFile, str, bool, bool]], ruleset: R
         for file, display, check, fix_deps in items:
             yield process_file(file, rules, display, check, fix_deps)
         return
+    from concurrent.futures import ProcessPoolExecutor  # here: a warm re-check never starts workers
+
     chunk = max(1, min(16, len(items) // (jobs * 4)))
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ruleset,)) as pool:
         yield from pool.map(_work, items, chunksize=chunk)

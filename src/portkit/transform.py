@@ -20,7 +20,7 @@ from portkit.imports import Binding, ImportMap, build_import_map, dotted_name, d
 from portkit.model import Safety
 from portkit.npu_api import load_npu_api
 from portkit.statements import pair, quiet_statements, trigger_lines
-from portkit.triage import FixableNames, Triggers
+from portkit.triage import FixableNames, TriggerScanner, Triggers
 from portkit.ruleset import (
     EditArguments,
     EnsureImport,
@@ -133,16 +133,19 @@ class CompiledRules:
         self.string_subscripts = frozenset(q for _, s in self.strings for q in s.contexts.subscripts)
 
     @cached_property
-    def trigger_pattern(self) -> re.Pattern[str]:
-        return self.triggers.regex()
+    def trigger_pattern(self) -> TriggerScanner:
+        return self.triggers.scanner()
 
     def may_need_work(self, text: str) -> bool:
         """Triage stage one: can this text be touched by any rule at all?"""
         return self.trigger_pattern.search(text) is not None
 
-    def may_need_work_tree(self, tree: ast.AST) -> bool:
-        """Triage stage two, on the stdlib's tree."""
-        return self.triggers.in_tree(tree)
+    def may_need_work_tree(self, tree: ast.AST, text: str | None = None) -> bool:
+        """Triage stage two, on the stdlib's tree; given the tree's text, only its statements
+        that hold a stage-one match are looked at."""
+        if text is None or not isinstance(tree, ast.Module):
+            return self.triggers.in_tree(tree)
+        return self.triggers.in_statements(tree, self.trigger_pattern.lines(text))
 
     @cached_property
     def fixable_names(self) -> FixableNames:
