@@ -224,3 +224,13 @@ def test_without_a_star_import_an_unimported_torch_is_left_alone():
         def f():
             return torch.cuda.is_available()
     """)
+
+
+def test_a_rewrite_that_a_second_run_would_change_again_is_refused():
+    from portkit.ruleset import RuleSet, parse_rule_file
+
+    (looping,) = parse_rule_file(
+        '[[rule]]\nid = "loop"\nkind = "rename-api"\nsummary = "s"\nwhy = "w"\nsafety = "safe"\n'
+        'needs_import = false\nrenames = { "torch.cuda.foo" = "torch.cuda.foo.bar" }\n', "loop.toml")
+    with pytest.raises(MigrationError, match="rewrite is not stable: rule loop would change it again"):
+        migrate_source("import torch\ntorch.cuda.foo()\n", CompiledRules(RuleSet((looping,))))

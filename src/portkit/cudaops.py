@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
-from portkit.engine import Migration
+from portkit.model import Migration
 from portkit.filekinds import CUDA_SOURCE_SUFFIXES
 from portkit.model import Finding, Safety, Span
 from portkit.ruleset import QUALIFIED_NAME, CudaSource, Report, Rule, RuleSet

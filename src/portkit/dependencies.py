@@ -27,8 +27,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from portkit.engine import Migration, MigrationError
-from portkit.model import Change, Finding, Safety, Span
+from portkit.model import Change, Finding, Migration, MigrationError, Safety, Span
 from portkit.ruleset import Dependency, Rule, RuleSet
 
 if TYPE_CHECKING:

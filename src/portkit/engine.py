@@ -18,22 +18,13 @@ import libcst as cst
 
 from portkit.discovery import DiscoveredFile
 from portkit.filekinds import PYTHON, kind_for
-from portkit.model import Change, FileResult, FileStatus, Finding, Span
+from portkit.model import Change, FileResult, FileStatus, Finding, Migration, MigrationError, Span
 from portkit.sourcefile import SourceError, read_source
 from portkit.suppressions import apply_suppressions, find_suppressions
 from portkit.statements import Locator
 from portkit.transform import CompiledRules, Event, transform
 
 
-class MigrationError(Exception):
-    """A file portkit cannot migrate; the message is one line."""
-
-
-@dataclass(frozen=True)
-class Migration:
-    new_text: str | None  # None when nothing changed
-    changes: tuple[Change, ...]
-    findings: tuple[Finding, ...]
 
 
 def parse(text: str) -> cst.Module:
@@ -82,7 +73,7 @@ def migrate_source(text: str, rules: CompiledRules, *, render: bool = True) -> M
         return _NOTHING
     new_text = outcome.module.code if outcome.changed and render else None
     if new_text is not None:
-        _verify(new_text, rules)
+        _verify(new_text, outcome.module, rules)
     old_lines = text.splitlines()
     locator = Locator(module, old_lines, outcome.pairing)
     spans = locator.spans([(e.node, e.statement) for e in outcome.events])
@@ -100,11 +91,13 @@ def migrate_source(text: str, rules: CompiledRules, *, render: bool = True) -> M
     return Migration(new_text, tuple(sorted(changes, key=order)), tuple(sorted(findings, key=order)))
 
 
-def _verify(new_text: str, rules: CompiledRules) -> None:
+def _verify(new_text: str, new_module: cst.Module, rules: CompiledRules) -> None:
     """Never hand back code that does not parse, or that a second run would change again.
 
-    The second run is cheap when it can be: if triage finds nothing a fixing rule could
-    touch in the new text, a second run cannot change it.
+    The stdlib parser is the judge of "parses" (it is the one that will run the code). The
+    second run goes over the rewritten tree itself, which is what `new_text` was generated
+    from, instead of parsing that text again with libcst (the costliest step of a rewrite);
+    and it is skipped when triage finds nothing a fixing rule could touch in the new text.
     """
     try:
         tree = parse_ast(new_text)
@@ -113,7 +106,7 @@ def _verify(new_text: str, rules: CompiledRules) -> None:
     fixable = rules.fixable
     if not (fixable.may_need_work(new_text) and rules.fixable_names.may_change(tree)):
         return
-    again = transform(parse(new_text), rules, tree, new_text)
+    again = transform(new_module, rules, tree, new_text)
     if again.changed:
         first = next(e for e in again.events if e.is_change)
         raise MigrationError(f"rewrite is not stable: rule {first.rule.id} would change it again (please report)")

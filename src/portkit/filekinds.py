@@ -17,7 +17,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from portkit.engine import Migration
+    from portkit.model import Migration
     from portkit.transform import CompiledRules
 
 Handler = Callable[[str, str, "CompiledRules", bool], "Migration"]

@@ -35,8 +35,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]  # the stdlib'
 from pathlib import PurePath
 from typing import Any
 
-from portkit.engine import Migration, MigrationError
-from portkit.model import Change, Finding, Safety, Span
+from portkit.model import Change, Finding, Migration, MigrationError, Safety, Span
 from portkit.ruleset import ReplaceString, ReportCommand, Rule
 from portkit.transform import CompiledRules
 from portkit.triage import pattern_words

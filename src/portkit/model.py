@@ -54,6 +54,19 @@ class Finding:
     line_text: str  # the original line, for reports and baselines
 
 
+class MigrationError(Exception):
+    """A file portkit cannot migrate; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What one file kind's handler made of one file's text."""
+
+    new_text: str | None  # None when nothing changed
+    changes: tuple[Change, ...]
+    findings: tuple[Finding, ...]
+
+
 class FileStatus(str, enum.Enum):
     UNCHANGED = "unchanged"
     CHANGED = "changed"
