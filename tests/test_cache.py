@@ -139,14 +139,16 @@ def test_display_paths_are_what_relpath_gives(given: str, tmp_path: Path, monkey
 
 
 def test_a_warm_re_check_imports_no_libcst(project: Path) -> None:
-    """Every file a cache hit: nothing of the libcst pipeline is loaded (a subprocess, so the
-    test process's own imports do not count)."""
+    """Every file a cache hit: nothing of the libcst pipeline is loaded, nor what only migrate
+    and its reports need, nor pathspec in a tree without .gitignore (a subprocess, so the test
+    process's own imports do not count)."""
     import subprocess
     import sys
 
     command = [sys.executable, "-c", "import sys; from portkit.cli import main\n"
                "try:\n    main(['check', '-j', '1', '.'])\nexcept SystemExit:\n    pass\n"
-               "print(sorted(m for m in sys.modules if m == 'libcst' or m.startswith('portkit.transform')))"]
+               "heavy = ('libcst', 'portkit.transform', 'portkit.migrate', 'portkit.review', 'pathspec')\n"
+               "print(sorted(m for m in sys.modules if m in heavy))"]
     subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)  # fills the cache
     warm = subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)
     assert warm.stdout.strip().splitlines()[-1] == "[]"

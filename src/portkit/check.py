@@ -19,7 +19,6 @@ from portkit import filekinds, runner
 from portkit.cache import FOLDER, CheckCache, rules_key
 from portkit.config import Config
 from portkit.discovery import DiscoveredFile, discover
-from portkit.migrate import with_call_site_rule
 from portkit.model import FileResult, FileStatus, Safety, Span
 from portkit.ruleset import RuleSet
 from portkit.suppressions import META_RULES
@@ -126,7 +125,7 @@ def check(options: CheckOptions, progress: Callable[[int, int], None] | None = N
              if (not filtering or config.selects(f.path)) and filekinds.wanted(f.path, named_files)]
     diagnostics: list[Diagnostic] = []
     errors = [FileError(runner.display_path(p.path), p.reason) for p in found.problems]
-    ruleset = with_call_site_rule(options.ruleset, files)
+    ruleset = runner.with_call_site_rule(options.ruleset, files)
     cache = None
     if options.cache:
         compiled_ids = sorted({r.id for r in (*ruleset.rules, *ruleset.universe)})

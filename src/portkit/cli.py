@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,13 +20,11 @@ from dataclasses import dataclass
 from portkit import __version__
 from portkit.config import Config, ConfigError, find_config, load_config
 from portkit.discovery import DiscoveryError
-from portkit.gitstate import GitStateError
 from portkit.npu_api import available_versions
-from portkit.migrate import DirtyFilesError, MigrateOptions, Mode, migrate
-from portkit.report import Report, ReportFormatError, from_json_data, render_text, to_json
-from portkit.review import report_format
 from portkit.ruleset import REPORT_KINDS, TARGETS, RuleError, RuleSet, load_rules
-from portkit.sinks import OutputError
+
+if TYPE_CHECKING:
+    from portkit.report import Report
 from portkit.sourcefile import atomic_write
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -148,6 +147,8 @@ REPORT_TARGETS = "FILE.json, FILE.html (review page), FILE.md (pull-request text
 
 
 def _check_report_targets(targets: Sequence[str]) -> None:
+    from portkit.review import report_format
+
     for target in targets:
         if report_format(target) is None:
             raise PortkitUsageError(f"{target}: unknown report format (use {REPORT_TARGETS})")
@@ -156,6 +157,7 @@ def _check_report_targets(targets: Sequence[str]) -> None:
 def _write_report(report: Report, target: str, sources: Mapping[str, tuple[str, str]] | None = None) -> None:
     """One report, in the format its name asks for (see docs/reports.md)."""
     from portkit import review
+    from portkit.report import to_json
 
     kind = review.report_format(target)
     if kind == "csv":
@@ -242,7 +244,13 @@ def migrate_command(
     strategy: str, fix_deps: bool, entries: tuple[Path, ...], config_file: Path | None, no_config: bool,
 ) -> None:
     """Rewrite the Python files under PATHS for Ascend NPUs (in place by default)."""
+    # imported here: `portkit check` (the command CI runs on every push) needs none of them
+    from portkit.gitstate import GitStateError
+    from portkit.migrate import DirtyFilesError, MigrateOptions, Mode, migrate
+    from portkit.report import render_text
+    from portkit.review import report_format
     from portkit.runner import default_jobs
+    from portkit.sinks import OutputError
 
     chosen = [name for name, on in (("--diff", as_diff), ("--output", output is not None), ("--dry-run", dry_run)) if on]
     if len(chosen) > 1:
@@ -285,6 +293,8 @@ def migrate_command(
               help=f"Write the report as {REPORT_TARGETS}. Repeatable.")
 def report_command(source: Path, outputs: tuple[str, ...]) -> None:
     """Render a JSON report (`portkit migrate --report FILE.json`) for review: HTML, Markdown or CSV."""
+    from portkit.report import ReportFormatError, from_json_data
+
     _check_report_targets(outputs)
     try:
         data = json.loads(source.read_text(encoding="utf-8"))

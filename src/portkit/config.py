@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pathspec
+from portkit.discovery import gitignore_spec
 
 
 class ConfigError(ValueError):
@@ -48,13 +48,13 @@ class Config:
         if not self.include:
             return True
         relative = self.relative(file)
-        return relative is None or pathspec.GitIgnoreSpec.from_lines(self.include).match_file(relative)
+        return relative is None or gitignore_spec(self.include).match_file(relative)
 
     def excluded(self, file: Path) -> bool:
         """Matched against the path relative to the config's folder, wherever portkit runs."""
         relative = self.relative(file)
         return bool(self.exclude) and relative is not None and (
-            pathspec.GitIgnoreSpec.from_lines(self.exclude).match_file(relative))
+            gitignore_spec(self.exclude).match_file(relative))
 
     def selects(self, file: Path) -> bool:
         return self.included(file) and not self.excluded(file)
@@ -65,7 +65,7 @@ class Config:
             return set()
         ignored: set[str] = set()
         for pattern, ids in self.per_file_ignores.items():
-            if pathspec.GitIgnoreSpec.from_lines([pattern]).match_file(relative):
+            if gitignore_spec([pattern]).match_file(relative):
                 ignored.update(ids)
         return ignored
 

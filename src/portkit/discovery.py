@@ -13,10 +13,12 @@ import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from portkit.sourcefile import SourceError
+
+if TYPE_CHECKING:
+    import pathspec
 
 __all__ = [
     "DiscoveredFile",
@@ -24,7 +26,16 @@ __all__ = [
     "DiscoveryError",
     "SKIPPED_DIRECTORIES",
     "discover",
+    "gitignore_spec",
 ]
+
+
+def gitignore_spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec:
+    """Patterns with git's own matching rules. pathspec is imported on first use: it costs
+    about a tenth of a second, and a tree without .gitignore or exclude patterns needs none."""
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 # Directories that never hold code a user wants ported: VCS metadata, tool
 # caches, build output and installed third-party packages.
@@ -79,9 +90,8 @@ class _Filter:
     """What to keep while walking one root; shared by the whole walk."""
 
     suffixes: tuple[str, ...] | None
-    exclude: pathspec.GitIgnoreSpec
+    exclude: pathspec.GitIgnoreSpec | None  # None without exclude patterns: nothing to match
     respect_gitignore: bool
-    excluding: bool = True  # False when `exclude` has no pattern: nothing to match per entry
 
 
 @dataclass(frozen=True)
@@ -133,9 +143,8 @@ def discover(
 
     filters = _Filter(
         suffixes=None if suffixes is None else tuple(suffixes),
-        exclude=pathspec.GitIgnoreSpec.from_lines(exclude),
+        exclude=gitignore_spec(exclude) if exclude else None,
         respect_gitignore=respect_gitignore,
-        excluding=bool(exclude),
     )
     files: list[DiscoveredFile] = []
     problems: list[SourceError] = []
@@ -242,9 +251,9 @@ def _wanted_suffix(name: str, filters: _Filter) -> bool:
 
 
 def _is_excluded(rel: PurePosixPath, is_dir: bool, inherited: _Inherited, filters: _Filter) -> bool:
-    if not filters.excluding and not inherited.ignores:
+    if filters.exclude is None and not inherited.ignores:
         return False  # the common case of a tree without .gitignore: skip building match keys
-    if filters.excluding and filters.exclude.match_file(_match_key(rel, is_dir)):
+    if filters.exclude is not None and filters.exclude.match_file(_match_key(rel, is_dir)):
         return True
     return _is_ignored(inherited.anchor / rel, is_dir, inherited.ignores)
 
@@ -330,4 +339,4 @@ def _load_ignore_file(file: Path, base: PurePosixPath) -> _IgnoreFile | SourceEr
         lines = file.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     except OSError as error:
         return SourceError(file, f"unreadable: {error.strerror or error}")
-    return _IgnoreFile(base=base, spec=pathspec.GitIgnoreSpec.from_lines(lines))
+    return _IgnoreFile(base=base, spec=gitignore_spec(lines))

@@ -74,7 +74,7 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
     found = discover(options.paths, suffixes=filekinds.discovery_suffixes(), exclude=options.exclude,
                      respect_gitignore=options.respect_gitignore)
     files: list[DiscoveredFile] = [f for f in found.files if options.config.selects(f.path) and filekinds.wanted(f.path, options.paths)]
-    options = dataclasses.replace(options, ruleset=with_call_site_rule(options.ruleset, files))
+    options = dataclasses.replace(options, ruleset=runner.with_call_site_rule(options.ruleset, files))
     results = []
     shim = options.strategy == "shim"
     for done, result in enumerate(runner.run(files, options.ruleset, options.jobs, check=shim,
@@ -103,18 +103,6 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
         results = sinks.write_copy(options.paths[0], options.output, pairs)
     run.report = _report(options, results, found.problems, started)
     return run
-
-
-def with_call_site_rule(ruleset: RuleSet, files: Sequence[DiscoveredFile]) -> RuleSet:
-    """The rule set plus a `cuda-op-call` rule for the Python calls of the custom CUDA
-    operators this tree registers (cudaops.with_call_sites). A tree without C/C++/CUDA
-    sources costs one look at each file name: no read, and no import of the C++ scanner."""
-    paths = [f.path for f in files]
-    if not any(p.suffix.lower() in filekinds.CUDA_SOURCE_SUFFIXES for p in paths):
-        return ruleset
-    from portkit.cudaops import with_call_sites
-
-    return with_call_sites(ruleset, paths)
 
 
 def _with_switch(options: MigrateOptions, files: Sequence[DiscoveredFile],

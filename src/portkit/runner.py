@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from portkit import filekinds
 from portkit.cache import CheckCache, digest
 from portkit.discovery import DiscoveredFile
 from portkit.model import FileResult
@@ -107,3 +108,13 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def with_call_site_rule(ruleset: RuleSet, files: Sequence[DiscoveredFile]) -> RuleSet:
+    """The rule set plus a `cuda-op-call` rule for the Python calls of the custom CUDA
+    operators this tree registers (cudaops.with_call_sites). A tree without C/C++/CUDA
+    sources costs one look at each file name: no read, and no import of the C++ scanner."""
+    paths = [f.path for f in files]
+    if not any(p.suffix.lower() in filekinds.CUDA_SOURCE_SUFFIXES for p in paths):
+        return ruleset
+    from portkit.cudaops import with_call_sites
+
+    return with_call_sites(ruleset, paths)
