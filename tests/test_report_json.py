@@ -40,6 +40,9 @@ SCENARIOS = {
     "examples-dry-run": (example_tree, ("--dry-run",)),
     "examples-output": (example_tree, ("--output", "out")),
     "broken-tree": (broken_tree, ()),
+    "examples-accelerator": (example_tree, ("--dry-run", "--target", "accelerator")),
+    "examples-shim": (example_tree, ("--dry-run", "--strategy", "shim")),
+    "examples-torch-npu-2.6": (example_tree, ("--dry-run", "--torch-npu", "2.6.0")),
 }
 
 
@@ -161,3 +164,20 @@ def test_refuses_other_schema_versions(cli: Cli, tmp_path: Path, version: Any) -
 def test_refuses_what_is_not_a_report(data: Any) -> None:
     with pytest.raises(ReportFormatError):
         from_json_data(data)
+
+
+@pytest.mark.parametrize(("options", "recorded"), [
+    ((), ("npu", "port", "2.13.0")),
+    (("--torch-npu", "2.6.0"), ("npu", "port", "2.6.0")),
+    (("--target", "accelerator"), ("accelerator", "port", None)),
+    (("--strategy", "shim"), ("npu", "shim", None)),
+])
+def test_the_report_says_what_the_run_ported_to(cli: Cli, tmp_path: Path, options: tuple[str, ...],
+                                                recorded: tuple[str, str, str | None]) -> None:
+    shutil.copytree(EXAMPLES / "mnist" / "original", tmp_path / "mnist")
+    result = cli("migrate", "mnist", "--dry-run", "--report", "r.json", *options)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert (data["target"], data["strategy"], data.get("torch_npu")) == recorded
+    report = from_json_data(data)
+    assert (report.target, report.strategy, report.torch_npu) == recorded

@@ -151,5 +151,25 @@ def _report(options: MigrateOptions, results: Sequence[FileResult], problems: Se
         files=tuple(results),
         problems=tuple(RunProblem(runner.display_path(p.path), p.reason) for p in problems),
         elapsed_seconds=time.perf_counter() - started,
-        rules=rules_table(options.ruleset),
+        rules=_rules_of_run(options),
+        strategy=options.strategy,
+        torch_npu=_torch_npu_version(options),
     )
+
+
+def _rules_of_run(options: MigrateOptions) -> dict[str, dict[str, str]]:
+    table = rules_table(options.ruleset)
+    if options.strategy == "shim":
+        from portkit import shim
+
+        table[shim.RULE_ID] = dict(shim.RULE_ENTRY)
+    return table
+
+
+def _torch_npu_version(options: MigrateOptions) -> str | None:
+    """The torch_npu release the rewrite targets; None when the code does not name torch_npu."""
+    if options.target != "npu" or options.strategy != "port":
+        return None
+    from portkit.npu_api import load_npu_api
+
+    return load_npu_api(options.ruleset.npu_version).version

@@ -31,6 +31,8 @@ class Report:
     elapsed_seconds: float = 0.0
     rules: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> kind, safety, summary
     version: str = __version__
+    strategy: str = "port"  # migrate --strategy: "port" rewrites the code, "shim" adds the runtime switch
+    torch_npu: str | None = None  # the torch_npu release the npu target ported to
 
     def count(self, status: FileStatus) -> int:
         return sum(1 for f in self.files if f.status is status)
@@ -106,6 +108,8 @@ def to_json_data(report: Report) -> dict[str, Any]:
         "command": report.command,
         "mode": report.mode,
         "target": report.target,
+        "strategy": report.strategy,
+        **({"torch_npu": report.torch_npu} if report.torch_npu is not None else {}),
         "summary": report.summary(),
         "rules": report.rules,
         "files": files,
@@ -148,6 +152,7 @@ def from_json_data(data: Any) -> Report:
             command=data["command"], mode=data["mode"], target=data["target"], files=files,
             problems=tuple(RunProblem(p["path"], p["reason"]) for p in data["problems"]),
             elapsed_seconds=summary["elapsed_seconds"], rules=data["rules"], version=data["tool"]["version"],
+            strategy=data.get("strategy", "port"), torch_npu=data.get("torch_npu"),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ReportFormatError(f"malformed portkit report: {error!r}") from None

@@ -21,6 +21,9 @@ from portkit.imports import module_name
 from portkit.model import Change, Safety, Span
 
 RULE_ID = "shim-entry"
+# how reports list it among the run's rules (it is built in, not a rule file's)
+RULE_ENTRY = {"kind": "ensure-import", "safety": "review",
+              "summary": "`import torch_npu` and `from torch_npu.contrib import transfer_to_npu` at each entry point"}
 LINES = ("import torch_npu", "from torch_npu.contrib import transfer_to_npu")
 _MAIN_GUARD = re.compile(r"""^if\s+__name__\s*==\s*['"]__main__['"]\s*:""", re.M)
 
@@ -108,7 +111,7 @@ def insert_switch(text: str) -> tuple[str, Change] | None:
     statements = [cst.parse_statement(line + module.default_newline) for line in wanted]
     new = module.with_changes(body=[*module.body[:index], *statements, *module.body[index:]])
     line = module.with_changes(body=module.body[:index], footer=()).code.count("\n") + 1
-    change = Change(RULE_ID, "runtime switch imported at this entry point", Safety.REVIEW,
+    change = Change(RULE_ID, "runtime switch imported at this entry point", Safety(RULE_ENTRY["safety"]),
                     Span(line, 1, line + len(wanted) - 1, len(wanted[-1]) + 1), "", "\n".join(wanted))
     return new.code, change
 
