@@ -21,6 +21,7 @@ from portkit.filekinds import PYTHON, kind_for
 from portkit.model import Change, FileResult, FileStatus, Finding, Migration, MigrationError, Span
 from portkit.sourcefile import SourceError, read_source
 from portkit.suppressions import apply_suppressions, find_suppressions
+from portkit.sparse import restore, sparse_source
 from portkit.statements import Locator
 from portkit.transform import CompiledRules, Event, transform
 
@@ -56,24 +57,31 @@ def _looks_like_python2(error: SyntaxError) -> bool:
 _NOTHING = Migration(None, (), ())
 
 
-def migrate_source(text: str, rules: CompiledRules, *, render: bool = True) -> Migration:
+def migrate_source(text: str, rules: CompiledRules, *, render: bool = True, sparse: bool = True) -> Migration:
     """Migrate one file's text. Raises MigrationError if it cannot be parsed or verified.
 
     With `render` false (what `check` needs) the new text is neither generated nor verified,
-    and changes carry only their original line.
+    and changes carry only their original line. With `sparse`, libcst parses only the
+    top-level statements that can matter (sparse.py); the result is the same.
     """
     if not rules.may_need_work(text):
         return _NOTHING
     tree = parse_ast(text)
     if not rules.may_need_work_tree(tree, text):
         return _NOTHING
-    module = parse(text)
-    outcome = transform(module, rules, tree, text)
+    reduced = sparse_source(text, tree, rules.triggers.regex, rules.may_need_work) if sparse else None
+    parsed_text, parsed_tree = (reduced.text, reduced.tree) if reduced is not None else (text, tree)
+    module = parse(parsed_text)
+    outcome = transform(module, rules, parsed_tree, parsed_text)
     if not outcome.events:
         return _NOTHING
-    new_text = outcome.module.code if outcome.changed and render else None
-    if new_text is not None:
-        _verify(new_text, outcome.module, rules)
+    new_text = None
+    if outcome.changed and render:
+        generated = outcome.module.code
+        new_text = restore(reduced, generated) if reduced is not None else generated
+        if new_text is None:  # the gaps did not come back one for one: do it the long way
+            return migrate_source(text, rules, render=render, sparse=False)
+        _verify(new_text, generated, outcome.module, rules)
     old_lines = text.splitlines()
     locator = Locator(module, old_lines, outcome.pairing)
     spans = locator.spans([(e.node, e.statement) for e in outcome.events])
@@ -91,13 +99,13 @@ def migrate_source(text: str, rules: CompiledRules, *, render: bool = True) -> M
     return Migration(new_text, tuple(sorted(changes, key=order)), tuple(sorted(findings, key=order)))
 
 
-def _verify(new_text: str, new_module: cst.Module, rules: CompiledRules) -> None:
+def _verify(new_text: str, generated: str, new_module: cst.Module, rules: CompiledRules) -> None:
     """Never hand back code that does not parse, or that a second run would change again.
 
     The stdlib parser is the judge of "parses" (it is the one that will run the code). The
-    second run goes over the rewritten tree itself, which is what `new_text` was generated
-    from, instead of parsing that text again with libcst (the costliest step of a rewrite);
-    and it is skipped when triage finds nothing a fixing rule could touch in the new text.
+    second run goes over the rewritten tree itself (`generated` is its text: `new_text`, or
+    its sparse form) instead of parsing the new text again with libcst, the costliest step
+    of a rewrite; and it is skipped when triage finds nothing a fixing rule could touch.
     """
     try:
         tree = parse_ast(new_text)
@@ -106,7 +114,9 @@ def _verify(new_text: str, new_module: cst.Module, rules: CompiledRules) -> None
     fixable = rules.fixable
     if not (fixable.may_need_work(new_text) and rules.fixable_names.may_change(tree)):
         return
-    again = transform(new_module, rules, tree, new_text)
+    if generated is not new_text:
+        tree = parse_ast(generated)
+    again = transform(new_module, rules, tree, generated)
     if again.changed:
         first = next(e for e in again.events if e.is_change)
         raise MigrationError(f"rewrite is not stable: rule {first.rule.id} would change it again (please report)")

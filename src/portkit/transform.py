@@ -1178,11 +1178,11 @@ class Migrator(_NameRoles, cst.CSTTransformer):
         return index
 
 
-_TORCH_ATTRIBUTE = re.compile(r"(?<![\w.])torch\.")
+TORCH_ATTRIBUTE = re.compile(r"(?<![\w.])torch\.")
 
 
 def _torch_from_star_import(imports: ImportMap, text: str) -> bool:
-    return imports.star_import and "torch" not in imports.bindings and _TORCH_ATTRIBUTE.search(text) is not None
+    return imports.star_import and "torch" not in imports.bindings and TORCH_ATTRIBUTE.search(text) is not None
 
 
 class _Respell(cst.CSTTransformer):

@@ -1,0 +1,170 @@
+"""Parse with libcst only the statements that can matter.
+
+A libcst parse costs about ten stdlib parses, and most files that need a change need it in a
+few places: a 3,000-line modeling file with one `torch.cuda.synchronize()`. Before libcst
+sees a file, every top-level statement (and every statement of a kept class: its methods)
+that cannot matter to any rule has its lines replaced by comment lines (`GAP`): libcst parses a comment line for almost nothing, line numbers stay
+as they were (so every position portkit reports is the original one), and a comment is never
+changed by a rule, so the rewritten text comes back with its gaps where they were and the
+original lines go back in their place (`restore`).
+
+A statement is kept when any of its lines holds a trigger of the active rules (the same
+trigger lines the rewriter uses to skip quiet statements, the file's own aliases of CUDA
+modules included), when it holds an import (the rewriter's import map is file-wide), when it
+shares a line with a kept statement, and at the top level when it follows an import or
+starts the module (where portkit inserts `import torch_npu`, and the statement that insertion
+is reported at). The first and last statements of every block stay, so no block is empty and
+every kept statement ends on the line it ended on (an event on a class spans all of it). What is left out cannot produce an event, and nothing the rewriter
+decides depends on it; `tests/test_sparse.py` holds that to the full parse on every example,
+fixture and rule example.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from portkit.statements import trigger_lines
+from portkit.transform import TORCH_ATTRIBUTE
+
+GAP = "#@portkit-gap@"
+_IMPORT_WORD = re.compile(r"\bimport\b")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class SparseSource:
+    text: str  # the source with the lines of left-out statements replaced by GAP lines
+    tree: ast.Module  # the stdlib tree of `text`: the kept statements
+    gaps: tuple[str, ...]  # the original lines behind the GAP lines, in order, with their line ends
+
+
+def sparse_source(text: str, tree: ast.Module, trigger_regex: Callable[[Sequence[str]], re.Pattern[str]],
+                  is_alias: Callable[[str], bool]) -> SparseSource | None:
+    """The sparse form of `text`, or None when leaving statements out would not pay (or the
+    text already holds a GAP line, which would make the restore ambiguous)."""
+    if len(tree.body) < 2 or GAP in text:
+        return None
+    starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+    import_lines = sorted({bisect.bisect_right(starts, m.start()) for m in _IMPORT_WORD.finditer(text)})
+    holding = [s for s in tree.body if _holds_any(*_range(s), import_lines)]
+    # the file's own names for CUDA modules (`import torch.cuda as tc`) are triggers too
+    aliases = [name for s in holding for name, qualified in _bindings(s) if is_alias(qualified)]
+    counts = trigger_lines(text, trigger_regex(aliases))
+    selection = _Selection(import_lines, counts)
+    if any(_has_star_import(s) for s in holding) and (use := TORCH_ATTRIBUTE.search(text)) is not None:
+        # `torch` from `import *` is the torch module only where the file spells `torch.`
+        # (transform._torch_from_star_import): the statement that does stays
+        selection.forced_line = bisect.bisect_right(starts, use.start())
+    selection.choose(tree.body, top=True)
+    if not selection.gaps:
+        return None
+    lines = text.splitlines(keepends=True)
+    gaps: list[str] = []
+    for first, last in sorted(selection.gaps):
+        for number in range(first - 1, last):
+            original = lines[number]
+            gaps.append(original)
+            lines[number] = GAP + original[len(original.rstrip("\r\n")):]
+    sparse_text = "".join(lines)
+    try:
+        sparse_tree = ast.parse(sparse_text)
+    except SyntaxError:  # never expected: whole statements became comments; be safe anyway
+        return None
+    return SparseSource(sparse_text, sparse_tree, tuple(gaps))
+
+
+@dataclass
+class _Selection:
+    """Which statements' lines become gaps: whole top-level statements, and the methods (and
+    other statements) of the classes that are kept, since a class is often most of a file."""
+
+    import_lines: Sequence[int]
+    counts: Sequence[int]  # prefix counts of trigger lines (statements.trigger_lines)
+    forced_line: int | None = None
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+    def _matters(self, first: int, last: int) -> bool:
+        has_trigger = self.counts[min(last, len(self.counts) - 1)] > self.counts[first - 1]
+        forced = self.forced_line is not None and first <= self.forced_line <= last
+        return has_trigger or forced or _holds_any(first, last, self.import_lines)
+
+    def choose(self, body: Sequence[ast.stmt], *, top: bool) -> None:
+        ranges = [_range(s) for s in body]
+        keep = [self._matters(first, last) for first, last in ranges]
+        if top:
+            for i in range(len(body) - 1):
+                if _holds_any(*ranges[i], self.import_lines):
+                    keep[i + 1] = True  # where an inserted import is reported
+            keep[0] = keep[-1] = True
+            keep[1] = True  # after a module docstring: the insertion point of a file without imports
+        else:
+            keep[0] = keep[-1] = True  # never empty, and ending where it ended (a class's span)
+        _keep_shared_lines(ranges, keep)
+        for statement, (first, last), kept in zip(body, ranges, keep):
+            if not kept:
+                self.gaps.append((first, last))
+            elif isinstance(statement, ast.ClassDef) and statement.body[0].lineno > statement.lineno:
+                self.choose(statement.body, top=False)
+
+
+def restore(sparse: SparseSource, generated: str) -> str | None:
+    """The rewritten file: `generated` (libcst's output for the sparse text) with the original
+    lines back in place of the GAP lines; None if the gaps did not come back one for one."""
+    lines = generated.splitlines(keepends=True)
+    gaps = iter(sparse.gaps)
+    count = 0
+    for i, line in enumerate(lines):
+        if line.rstrip("\r\n") == GAP:
+            original = next(gaps, None)
+            if original is None:
+                return None
+            lines[i] = original
+            count += 1
+    if count != len(sparse.gaps):
+        return None
+    return "".join(lines)
+
+
+def _range(node: ast.stmt) -> tuple[int, int]:
+    """First line (decorators included) and last line of a statement."""
+    decorators = getattr(node, "decorator_list", None)
+    first = min([node.lineno, *(d.lineno for d in decorators)]) if decorators else node.lineno
+    return first, node.end_lineno or node.lineno
+
+
+def _holds_any(first: int, last: int, lines: Sequence[int]) -> bool:
+    at = bisect.bisect_left(lines, first)
+    return at < len(lines) and lines[at] <= last
+
+
+def _keep_shared_lines(ranges: Sequence[tuple[int, int]], keep: list[bool]) -> None:
+    """`a = (1,\\n 2); b = cuda()`: statements that share a line are kept or left out together."""
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(ranges) - 1):
+            if ranges[i][1] >= ranges[i + 1][0] and keep[i] != keep[i + 1]:
+                keep[i] = keep[i + 1] = True
+                changed = True
+
+
+def _bindings(statement: ast.stmt) -> list[tuple[str, str]]:
+    """(local name, qualified name) of every import inside a statement, as the rewriter's
+    import map binds them."""
+    found: list[tuple[str, str]] = []
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append((alias.asname, alias.name) if alias.asname else (alias.name.split(".")[0],) * 2)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.extend((a.asname or a.name, f"{node.module}.{a.name}") for a in node.names if a.name != "*")
+    return found
+
+
+def _has_star_import(statement: ast.stmt) -> bool:
+    return any(isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+               for node in ast.walk(statement))
