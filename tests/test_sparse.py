@@ -180,3 +180,45 @@ def test_the_quiet_methods_inside_a_kept_class_are_left_out() -> None:
     assert migration == migrate_source(CLASSES, rules(), sparse=False)
     assert migration.new_text is not None and "return x.npu()" in migration.new_text
     assert "@staticmethod\n    def helper():" in migration.new_text
+
+
+NESTED = dedent('''
+    import torch
+
+
+    def train(model, batches):
+        total = 0
+        for batch in batches:
+            total += batch.sum()
+        if total > 0: model.cuda()
+        else: pass
+        try:
+            x = 1
+            y = 2
+            torch.cuda.synchronize()
+            z = 3
+        except RuntimeError:
+            pass
+        \x0c
+        return total
+
+
+    def helper():
+        return 0
+''')
+
+
+def test_inside_a_kept_function_only_the_statements_that_matter_stay() -> None:
+    sparse = sparse_source(NESTED, ast.parse(NESTED), rules().triggers.regex, rules().may_need_work)
+    assert sparse is not None
+    kept = [line.strip() for line in sparse.text.splitlines() if line.strip() and line != GAP]
+    assert kept == [
+        "import torch", "def train(model, batches):", "total = 0",
+        "if total > 0: model.cuda()", "else: pass",  # one-line suites are kept whole
+        "try:", "x = 1", "torch.cuda.synchronize()", "z = 3", "except RuntimeError:", "pass",
+        "return total", "def helper():", "return 0",  # the form feed line is blank to Python
+    ]
+    migration = migrate_source(NESTED, rules())
+    assert migration == migrate_source(NESTED, rules(), sparse=False)
+    assert migration.new_text is not None and "model.npu()" in migration.new_text
+    assert "for batch in batches:\n        total += batch.sum()" in migration.new_text

@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import bisect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from portkit.statements import trigger_lines
@@ -50,19 +50,20 @@ def sparse_source(text: str, tree: ast.Module, trigger_regex: Callable[[Sequence
         return None
     starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
     import_lines = sorted({bisect.bisect_right(starts, m.start()) for m in _IMPORT_WORD.finditer(text)})
-    holding = [s for s in tree.body if _holds_any(*_range(s), import_lines)]
+    imports = list(_imports(tree.body, import_lines))
     # the file's own names for CUDA modules (`import torch.cuda as tc`) are triggers too
-    aliases = [name for s in holding for name, qualified in _bindings(s) if is_alias(qualified)]
+    aliases = [name for name, qualified in _bindings(imports) if is_alias(qualified)]
     counts = trigger_lines(text, trigger_regex(aliases))
-    selection = _Selection(import_lines, counts)
-    if any(_has_star_import(s) for s in holding) and (use := TORCH_ATTRIBUTE.search(text)) is not None:
+    lines = _lines(text)
+    selection = _Selection(lines, import_lines, counts)
+    star = any(isinstance(i, ast.ImportFrom) and any(a.name == "*" for a in i.names) for i in imports)
+    if star and (use := TORCH_ATTRIBUTE.search(text)) is not None:
         # `torch` from `import *` is the torch module only where the file spells `torch.`
         # (transform._torch_from_star_import): the statement that does stays
         selection.forced_line = bisect.bisect_right(starts, use.start())
     selection.choose(tree.body, top=True)
     if not selection.gaps:
         return None
-    lines = text.splitlines(keepends=True)
     gaps: list[str] = []
     for first, last in sorted(selection.gaps):
         for number in range(first - 1, last):
@@ -79,9 +80,11 @@ def sparse_source(text: str, tree: ast.Module, trigger_regex: Callable[[Sequence
 
 @dataclass
 class _Selection:
-    """Which statements' lines become gaps: whole top-level statements, and the methods (and
-    other statements) of the classes that are kept, since a class is often most of a file."""
+    """Which statements' lines become gaps: top-level statements, and inside every kept
+    compound statement (a class, a def, an if…) the statements of its blocks, so a file that
+    is one big class still leaves out the methods that cannot matter."""
 
+    lines: Sequence[str]
     import_lines: Sequence[int]
     counts: Sequence[int]  # prefix counts of trigger lines (statements.trigger_lines)
     forced_line: int | None = None
@@ -95,20 +98,62 @@ class _Selection:
     def choose(self, body: Sequence[ast.stmt], *, top: bool) -> None:
         ranges = [_range(s) for s in body]
         keep = [self._matters(first, last) for first, last in ranges]
+        # never empty, and a kept compound statement ends on the line it ended on (its span)
+        keep[0] = keep[-1] = True
         if top:
-            for i in range(len(body) - 1):
-                if _holds_any(*ranges[i], self.import_lines):
-                    keep[i + 1] = True  # where an inserted import is reported
-            keep[0] = keep[-1] = True
-            keep[1] = True  # after a module docstring: the insertion point of a file without imports
-        else:
-            keep[0] = keep[-1] = True  # never empty, and ending where it ended (a class's span)
+            for index in _insertion_points(body):
+                keep[index] = True  # where an inserted import goes, and is reported
         _keep_shared_lines(ranges, keep)
         for statement, (first, last), kept in zip(body, ranges, keep):
             if not kept:
                 self.gaps.append((first, last))
-            elif isinstance(statement, ast.ClassDef) and statement.body[0].lineno > statement.lineno:
-                self.choose(statement.body, top=False)
+                continue
+            for block in _blocks(statement):
+                if self._indented(block[0]):  # not `if ok: x = 1` on one line
+                    self.choose(block, top=False)
+
+    def _indented(self, statement: ast.stmt) -> bool:
+        """The statement starts its line: the block holding it is an indented one."""
+        return self.lines[statement.lineno - 1][:statement.col_offset].strip() == ""
+
+
+def _blocks(statement: ast.stmt) -> Iterator[list[ast.stmt]]:
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(statement, name, None)
+        if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+            yield block
+    for part in (*getattr(statement, "handlers", ()), *getattr(statement, "cases", ())):
+        if part.body:
+            yield part.body
+
+
+def _insertion_points(body: Sequence[ast.stmt]) -> list[int]:
+    """Statements transform.Migrator._insertion_index may insert an import before: the one
+    after the first top-level torch import, else the first after the docstring and
+    `__future__` imports."""
+    for index, statement in enumerate(body):
+        if _imports_torch(statement):
+            return [index + 1] if index + 1 < len(body) else []
+    index = 0
+    while index < len(body) and (_is_docstring(body[index], index) or _is_future(body[index])):
+        index += 1
+    return [index] if index < len(body) else []
+
+
+def _imports_torch(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Import):
+        return any(a.name.split(".")[0] == "torch" for a in statement.names)
+    return isinstance(statement, ast.ImportFrom) and not statement.level and (
+        (statement.module or "").split(".")[0] == "torch")
+
+
+def _is_docstring(statement: ast.stmt, index: int) -> bool:
+    return index == 0 and isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) \
+        and isinstance(statement.value.value, str)
+
+
+def _is_future(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
 
 
 def restore(sparse: SparseSource, generated: str) -> str | None:
@@ -127,6 +172,15 @@ def restore(sparse: SparseSource, generated: str) -> str | None:
     if count != len(sparse.gaps):
         return None
     return "".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    """The lines as Python numbers them, with their ends: str.splitlines would also break at
+    form feeds and other separators that are whitespace to the tokenizer."""
+    lines = _LINE_BREAK.split(text)
+    ends = _LINE_BREAK.findall(text)
+    return [line + end for line, end in zip(lines, [*ends, ""])] if lines[-1] else \
+        [line + end for line, end in zip(lines[:-1], ends)]
 
 
 def _range(node: ast.stmt) -> tuple[int, int]:
@@ -152,19 +206,30 @@ def _keep_shared_lines(ranges: Sequence[tuple[int, int]], keep: list[bool]) -> N
                 changed = True
 
 
-def _bindings(statement: ast.stmt) -> list[tuple[str, str]]:
-    """(local name, qualified name) of every import inside a statement, as the rewriter's
-    import map binds them."""
+def _imports(body: Sequence[ast.stmt], import_lines: Sequence[int]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements, at any depth, found by descending only into the statements
+    whose lines hold the word `import` (an expression never holds an import statement)."""
+    for statement in body:
+        if not _holds_any(*_range(statement), import_lines):
+            continue
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            yield statement
+            continue
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(statement, field_name, None)
+            if isinstance(block, list):
+                yield from _imports(block, import_lines)
+        for part in (*getattr(statement, "handlers", ()), *getattr(statement, "cases", ())):
+            yield from _imports(part.body, import_lines)
+
+
+def _bindings(imports: Sequence[ast.Import | ast.ImportFrom]) -> list[tuple[str, str]]:
+    """(local name, qualified name) of every import, as the rewriter's import map binds them."""
     found: list[tuple[str, str]] = []
-    for node in ast.walk(statement):
+    for node in imports:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 found.append((alias.asname, alias.name) if alias.asname else (alias.name.split(".")[0],) * 2)
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+        elif not node.level and node.module:
             found.extend((a.asname or a.name, f"{node.module}.{a.name}") for a in node.names if a.name != "*")
     return found
-
-
-def _has_star_import(statement: ast.stmt) -> bool:
-    return any(isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
-               for node in ast.walk(statement))
