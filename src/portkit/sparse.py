@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from portkit.statements import trigger_lines
+from portkit.statements import first_line, trigger_lines
 from portkit.transform import TORCH_ATTRIBUTE
 
 GAP = "#@portkit-gap@"
@@ -185,9 +185,7 @@ def _lines(text: str) -> list[str]:
 
 def _range(node: ast.stmt) -> tuple[int, int]:
     """First line (decorators included) and last line of a statement."""
-    decorators = getattr(node, "decorator_list", None)
-    first = min([node.lineno, *(d.lineno for d in decorators)]) if decorators else node.lineno
-    return first, node.end_lineno or node.lineno
+    return first_line(node), node.end_lineno or node.lineno
 
 
 def _holds_any(first: int, last: int, lines: Sequence[int]) -> bool:

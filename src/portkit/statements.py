@@ -113,7 +113,7 @@ def trigger_lines(text: str, pattern: re.Pattern[str]) -> list[int]:
     return counts
 
 
-def _first_line(node: ast.stmt) -> int:
+def first_line(node: ast.stmt) -> int:
     decorators = getattr(node, "decorator_list", None)
     return min([node.lineno, *(d.lineno for d in decorators)]) if decorators else node.lineno
 
@@ -134,7 +134,7 @@ def quiet_statements(module: cst.Module, pairing: dict[int, ast.stmt], counts: l
                     quiet.add(id(statement))
                 continue
             node = pairing[id(statement)]
-            if not has_trigger(_first_line(node), node.end_lineno or node.lineno):
+            if not has_trigger(first_line(node), node.end_lineno or node.lineno):
                 quiet.add(id(statement))
             else:
                 walk(list(_direct_blocks(statement)))
