@@ -26,9 +26,11 @@ import bisect
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from portkit.statements import first_line, trigger_lines
 from portkit.transform import TORCH_ATTRIBUTE
+from portkit.triage import import_bindings
 
 GAP = "#@portkit-gap@"
 _IMPORT_WORD = re.compile(r"\bimport\b")
@@ -48,13 +50,13 @@ def sparse_source(text: str, tree: ast.Module, trigger_regex: Callable[[Sequence
     text already holds a GAP line, which would make the restore ambiguous)."""
     if len(tree.body) < 2 or GAP in text:
         return None
-    starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+    lines = _lines(text)
+    starts = [0, *accumulate(len(line) for line in lines)]  # offset of each line's first character
     import_lines = sorted({bisect.bisect_right(starts, m.start()) for m in _IMPORT_WORD.finditer(text)})
     imports = list(_imports(tree.body, import_lines))
     # the file's own names for CUDA modules (`import torch.cuda as tc`) are triggers too
-    aliases = [name for name, qualified in _bindings(imports) if is_alias(qualified)]
+    aliases = [name for name, qualified in import_bindings(imports) if is_alias(qualified)]
     counts = trigger_lines(text, trigger_regex(aliases))
-    lines = _lines(text)
     selection = _Selection(lines, import_lines, counts)
     star = any(isinstance(i, ast.ImportFrom) and any(a.name == "*" for a in i.names) for i in imports)
     if star and (use := TORCH_ATTRIBUTE.search(text)) is not None:
@@ -213,21 +215,5 @@ def _imports(body: Sequence[ast.stmt], import_lines: Sequence[int]) -> Iterator[
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             yield statement
             continue
-        for field_name in ("body", "orelse", "finalbody"):
-            block = getattr(statement, field_name, None)
-            if isinstance(block, list):
-                yield from _imports(block, import_lines)
-        for part in (*getattr(statement, "handlers", ()), *getattr(statement, "cases", ())):
-            yield from _imports(part.body, import_lines)
-
-
-def _bindings(imports: Sequence[ast.Import | ast.ImportFrom]) -> list[tuple[str, str]]:
-    """(local name, qualified name) of every import, as the rewriter's import map binds them."""
-    found: list[tuple[str, str]] = []
-    for node in imports:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                found.append((alias.asname, alias.name) if alias.asname else (alias.name.split(".")[0],) * 2)
-        elif not node.level and node.module:
-            found.extend((a.asname or a.name, f"{node.module}.{a.name}") for a in node.names if a.name != "*")
-    return found
+        for block in _blocks(statement):
+            yield from _imports(block, import_lines)

@@ -259,27 +259,30 @@ def rewrite_string_expression(
             return updated
         edits.append(_StringEdit(first.value, new, original))
         return updated.with_changes(parts=[first.with_changes(value=new), *updated.parts[1:]])
-    if (
-        isinstance(updated, cst.Call)
-        and isinstance(original, cst.Call)
-        and isinstance(updated.func, cst.Attribute)
-        and isinstance(original.func, cst.Attribute)
-        and updated.func.attr.value == "format"
-    ):
-        receiver = _rewrite_template(original.func.value, updated.func.value, spec, edits)
-        return updated.with_changes(func=updated.func.with_changes(value=receiver))
-    if (
-        isinstance(updated, cst.BinaryOperation)
-        and isinstance(original, cst.BinaryOperation)
-        and isinstance(updated.operator, (cst.Modulo, cst.Add))
-    ):
-        left = _rewrite_template(original.left, updated.left, spec, edits)
-        return updated.with_changes(left=left)
+    original_template, template = _template(original), _template(updated)
+    if original_template is not None and template is not None:
+        return _with_template(updated, _rewrite_template(original_template, template, spec, edits))
     if isinstance(updated, cst.IfExp) and isinstance(original, cst.IfExp):
         body = rewrite_string_expression(original.body, updated.body, spec, edits)
         orelse = rewrite_string_expression(original.orelse, updated.orelse, spec, edits)
         return updated.with_changes(body=body, orelse=orelse)
     return updated
+
+
+def _template(node: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The string a device is built from: "cuda:{}" in "cuda:{}".format(i), "cuda:%d" in
+    "cuda:%d" % i, "cuda:" in "cuda:" + str(i)."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "format":
+        return node.func.value
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Modulo, cst.Add)):
+        return node.left
+    return None
+
+
+def _with_template(node: cst.BaseExpression, template: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(node, cst.Call):
+        return node.with_changes(func=node.func.with_changes(value=template))  # type: ignore[attr-defined]
+    return node.with_changes(left=template)  # type: ignore[call-arg]
 
 
 def _fit_quotes(code: str, quote: str) -> str:
@@ -347,12 +350,7 @@ def rewrite_string_as_expression(
         orelse = rewrite_string_as_expression(original.orelse, updated.orelse, spec, edits, build)
         return updated.with_changes(body=body, orelse=orelse)
     # "cuda:{}".format(i), "cuda:%d" % i, "cuda:" + str(i): the template is not a device yet
-    template = None
-    if isinstance(original, cst.Call) and isinstance(original.func, cst.Attribute) \
-            and original.func.attr.value == "format":
-        template = original.func.value
-    elif isinstance(original, cst.BinaryOperation) and isinstance(original.operator, (cst.Modulo, cst.Add)):
-        template = original.left
+    template = _template(original)
     value = _string_value(template) if template is not None else None
     if value is not None and _device_prefix(value, spec, allow_placeholder=True) is not None:
         edits.append(_StringEdit(value, None, original))

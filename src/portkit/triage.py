@@ -25,7 +25,7 @@ import ast
 import bisect
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 _DISTINCTIVE = re.compile(r"(?i)cu|nccl|nv")
@@ -323,22 +323,15 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return parts[::-1]
 
 
-def _ast_bindings(tree: ast.AST) -> dict[str, str]:
-    """local name -> qualified name, as imports.build_import_map does for libcst."""
-    bindings: dict[str, str] = {}
-    for node in ast.walk(tree):
+def import_bindings(nodes: Iterable[ast.AST]) -> Iterator[tuple[str, str]]:
+    """(local name, qualified name) for what the imports among `nodes` bind, as
+    imports.build_import_map does for libcst; a later binding of a name wins."""
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.asname:
-                    bindings[alias.asname] = alias.name
-                else:
-                    head = alias.name.split(".")[0]
-                    bindings[head] = head
+                yield (alias.asname, alias.name) if alias.asname else (alias.name.split(".")[0],) * 2
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            for alias in node.names:
-                if alias.name != "*":
-                    bindings[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return bindings
+            yield from ((a.asname or a.name, f"{node.module}.{a.name}") for a in node.names if a.name != "*")
 
 
 @dataclass(frozen=True)
@@ -356,7 +349,9 @@ class FixableNames:
         skip the second run that proves a rewrite stable. Names are resolved through the
         file's imports as the rewriter resolves them, so `args.cuda` or an unconverted
         `torch.cuda.get_arch_list` does not count."""
-        bindings = _ast_bindings(tree)
+        # one walk: names are resolved after it, once every import (wherever it is) is known
+        imports: list[ast.AST] = []
+        names: list[ast.AST] = []
         for node in ast.walk(tree):
             kind = type(node)
             if kind is ast.Call:
@@ -366,24 +361,29 @@ class FixableNames:
             elif kind is ast.Attribute or kind is ast.Name:
                 if kind is ast.Attribute and node.attr in self.attributes:  # type: ignore[attr-defined]
                     return True
-                parts = _dotted(node)
-                if parts is None or parts[0] not in bindings:
-                    continue
-                names = [*bindings[parts[0]].split("."), *parts[1:]]
-                for end in range(len(names), 0, -1):
-                    prefix = ".".join(names[:end])
-                    if prefix in self.qualified or (end == len(names) and prefix in self.modules):
-                        return True
+                names.append(node)
             elif kind is ast.ImportFrom and not node.level and node.module:  # type: ignore[attr-defined]
+                imports.append(node)
                 for alias in node.names:  # type: ignore[attr-defined]
                     full = f"{node.module}.{alias.name}"  # type: ignore[attr-defined]
                     if full in self.qualified or full in self.modules:
                         return True
             elif kind is ast.Import:
+                imports.append(node)
                 if any(a.asname and a.name in self.modules for a in node.names):  # type: ignore[attr-defined]
                     return True
             elif kind is ast.Constant:
                 value = node.value  # type: ignore[attr-defined]
                 if type(value) is str and self.strings._string_hit(value):
+                    return True
+        bindings = dict(import_bindings(imports))
+        for node in names:
+            parts = _dotted(node)
+            if parts is None or parts[0] not in bindings:
+                continue
+            qualified = [*bindings[parts[0]].split("."), *parts[1:]]
+            for end in range(len(qualified), 0, -1):
+                prefix = ".".join(qualified[:end])
+                if prefix in self.qualified or (end == len(qualified) and prefix in self.modules):
                     return True
         return False
