@@ -43,9 +43,9 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 
 import portkit
-from portkit.discovery import discover
+from portkit.pipeline.discovery import discover
 from portkit.ruleset import load_rules
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 REPO = Path(__file__).resolve().parent.parent
 PORTKIT = [sys.executable, "-m", "portkit"]

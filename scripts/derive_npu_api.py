@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Derive the public API of one torch-npu release from its wheel and write
-src/portkit/data/torch_npu-<version>.json.
+src/portkit/ruleset/data/torch_npu-<version>.json.
 
 The wheel is read with zipfile and its sources parsed with ast: torch_npu is never imported
 (it needs Ascend drivers).  The torch.cuda side comes from the installed (CPU) torch, probed
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO / "src" / "portkit" / "data"
+DATA_DIR = REPO / "src" / "portkit" / "ruleset" / "data"
 DEFAULT_CACHE = Path.home() / ".cache" / "portkit" / "wheels"
 NPU = "torch_npu/npu"
 

@@ -1,4 +1,4 @@
-"""Download the torch-npu wheels that src/portkit/data was derived from, for the tests.
+"""Download the torch-npu wheels that src/portkit/ruleset/data was derived from, for the tests.
 
 The tests re-derive each shipped name list from its real wheel (tests themselves never
 fetch anything); this is the step of the README's test command that fetches them. Wheels
@@ -17,7 +17,7 @@ CACHE = Path.home() / ".cache" / "portkit" / "wheels"
 
 def main() -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
-    for data in sorted((REPO / "src" / "portkit" / "data").glob("torch_npu-*.json")):
+    for data in sorted((REPO / "src" / "portkit" / "ruleset" / "data").glob("torch_npu-*.json")):
         version = data.stem.removeprefix("torch_npu-")
         if any(CACHE.glob(f"torch_npu-{version}-*.whl")):
             continue

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from portkit.engine import migrate_source
+from portkit.python.engine import migrate_source
 from portkit.ruleset import RenameApi, load_rules
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 RULESET = load_rules(target="accelerator")
 RULES = CompiledRules(RULESET)

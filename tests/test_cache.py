@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import invoke_cli, write
-from portkit import cache as cache_module
-from portkit.cache import FOLDER, CheckCache
+from portkit.pipeline import cache as cache_module
+from portkit.pipeline.cache import FOLDER, CheckCache
 
 CUDA = "import torch\nx = torch.zeros(1).cuda()\nok = torch.cuda.is_available()\n"
 USER_RULE = '''
@@ -47,10 +47,10 @@ def test_warm_run_gives_the_same_answer_and_uses_the_cache(project: Path, monkey
     assert cold.exit_code == 1 and (project / FOLDER / ".gitignore").read_text().endswith("*\n")
     assert len(entries(project)) == 2
     calls = []
-    import portkit.engine as engine
+    import portkit.pipeline.process as process
 
-    real = engine.process_file
-    monkeypatch.setattr(engine, "process_file", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = process.process_file
+    monkeypatch.setattr(process, "process_file", lambda *a, **k: calls.append(a) or real(*a, **k))
     warm = check(project)
     assert warm.output == cold.output and warm.exit_code == 1
     assert calls == []  # nothing was parsed again
@@ -115,7 +115,7 @@ def test_the_rules_key_is_the_same_in_every_process(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    script = ("from portkit.cache import rules_key; from portkit.ruleset import load_rules; "
+    script = ("from portkit.pipeline.cache import rules_key; from portkit.ruleset import load_rules; "
               "r = load_rules(); print(rules_key(r.rules, sorted(r.ids)))")
     keys = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
@@ -128,7 +128,7 @@ def test_display_paths_are_what_relpath_gives(given: str, tmp_path: Path, monkey
     """The warm path's shortcut for relative paths names every file as os.path.relpath does."""
     import os
 
-    from portkit.runner import display_path
+    from portkit.pipeline.runner import display_path
 
     work = tmp_path / "x"
     work.mkdir()
@@ -147,7 +147,7 @@ def test_a_warm_re_check_imports_no_libcst(project: Path) -> None:
 
     command = [sys.executable, "-c", "import sys; from portkit.cli import main\n"
                "try:\n    main(['check', '-j', '1', '.'])\nexcept SystemExit:\n    pass\n"
-               "heavy = ('libcst', 'portkit.transform', 'portkit.migrate', 'portkit.review', 'pathspec')\n"
+               "heavy = ('libcst', 'portkit.python.transform', 'portkit.pipeline.migrate', 'portkit.reports.review', 'pathspec')\n"
                "print(sorted(m for m in sys.modules if m in heavy))"]
     subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)  # fills the cache
     warm = subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)

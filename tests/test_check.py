@@ -982,7 +982,7 @@ def test_check_json_doc_example_is_real_output(tmp_path: Path) -> None:
 
 
 def test_configuration_doc_covers_every_key() -> None:
-    from portkit.config import _KEYS
+    from portkit.pipeline.config import _KEYS
 
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^### `([a-z-]+)`$", text, flags=re.M))

@@ -25,12 +25,12 @@ import jsonschema
 import pytest
 
 from portkit import __version__
-from portkit.check import CheckOptions, CheckRun, Diagnostic, FileError, Level, check
-from portkit.formats import FORMATS, SARIF_FINGERPRINT, render
+from portkit.pipeline.check import CheckOptions, CheckRun, Diagnostic, FileError, Level, check
+from portkit.reports.check_formats import FORMATS, SARIF_FINGERPRINT, render
 from portkit.model import Safety, Span
-from portkit.ruledocs import render_rule
+from portkit.ruleset.docs import render_rule
 from portkit.ruleset import RuleSet, load_rules
-from portkit.suppressions import META_RULES, UNUSED
+from portkit.pipeline.suppressions import META_RULES, UNUSED
 
 from conftest import EXAMPLES, Cli
 

@@ -9,8 +9,8 @@ from pathlib import Path, PurePath
 
 import pytest
 
-import portkit.cudaops as cudaops
-from portkit.cudaops import (
+import portkit.filekinds.cudaops as cudaops
+from portkit.filekinds.cudaops import (
     Kernel,
     call_site_rule,
     extensions,
@@ -20,12 +20,13 @@ from portkit.cudaops import (
     registrations,
     strip_c,
 )
-from portkit.discovery import DiscoveredFile
-from portkit.engine import migrate_source, process_file
+from portkit.pipeline.discovery import DiscoveredFile
+from portkit.pipeline.process import process_file
+from portkit.python.engine import migrate_source
 from portkit.filekinds import kind_for
 from portkit.model import FileStatus, Safety
 from portkit.ruleset import RuleSet, load_rules
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 DATA = Path(__file__).resolve().parent / "data" / "cudaext"
 RULESET = load_rules()

@@ -8,13 +8,14 @@ from pathlib import Path, PurePath
 
 import pytest
 
-from portkit.dependencies import TORCH_NPU_RELEASES, fix_dependencies, migrate_dependencies, setup_py_findings
-from portkit.discovery import DiscoveredFile
-from portkit.engine import MigrationError, process_file
+from portkit.filekinds.dependencies import TORCH_NPU_RELEASES, fix_dependencies, migrate_dependencies, setup_py_findings
+from portkit.pipeline.discovery import DiscoveredFile
+from portkit.model import MigrationError
+from portkit.pipeline.process import process_file
 from portkit.filekinds import kind_for
 from portkit.model import FileStatus, Safety
 from portkit.ruleset import RuleSet, load_rules, parse_rule_file
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 DATA = Path(__file__).resolve().parent / "data" / "deps"
 RULESET = load_rules()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from portkit.discovery import DiscoveredFile, DiscoveryError, discover
+from portkit.pipeline.discovery import DiscoveredFile, DiscoveryError, discover
 
 
 def make_tree(root: Path, files: Iterable[str], content: str = "x = 1\n") -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from portkit.engine import migrate_source
+from portkit.python.engine import migrate_source
 from portkit.ruleset import load_rules
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ORIGINALS = sorted(EXAMPLES.glob("*/original/*.py"))

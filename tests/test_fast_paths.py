@@ -15,11 +15,11 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from portkit.engine import parse_ast
+from portkit.python.engine import parse_ast
 from portkit.filekinds import PYTHON, kind_for
 from portkit.ruleset import load_rules
-from portkit.statements import Locator
-from portkit.transform import CompiledRules, transform
+from portkit.python.statements import Locator
+from portkit.python.transform import CompiledRules, transform
 
 HERE = Path(__file__).resolve().parent
 RULESET = load_rules()
@@ -106,7 +106,7 @@ def test_the_stability_triage_lets_finished_ports_through_cheaply():
 def test_check_mode_line_map_equals_the_diffed_one(name):
     """`check` renders nothing, so old and new lines are the same list: the identity mapping it
     takes then must be what difflib gives for two equal copies."""
-    from portkit.engine import _LineMap
+    from portkit.python.engine import _LineMap
 
     lines = SOURCES[name].splitlines()
     assert _LineMap(lines, lines).mapping == _LineMap(lines, list(lines)).mapping

@@ -7,8 +7,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from portkit import gitstate
-from portkit.gitstate import GitStateError, dirty_files, parse_porcelain_z
+from portkit.pipeline import gitstate
+from portkit.pipeline.gitstate import GitStateError, dirty_files, parse_porcelain_z
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

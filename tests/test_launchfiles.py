@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_matches_golden, invoke_cli, write
-from portkit.engine import MigrationError
-from portkit.launchfiles import migrate_launch_file
+from portkit.model import MigrationError
+from portkit.filekinds.launch import migrate_launch_file
 from portkit.ruleset import load_rules
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 DATA = Path(__file__).resolve().parent / "data" / "launch"
 ORIGINALS = sorted((DATA / "original").iterdir())

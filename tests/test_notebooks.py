@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_matches_golden, invoke_cli, write
-from portkit.engine import MigrationError
-from portkit.notebooks import migrate_notebook
+from portkit.model import MigrationError
+from portkit.filekinds.notebooks import migrate_notebook
 from portkit.ruleset import load_rules
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 DATA = Path(__file__).resolve().parent / "data" / "notebooks"
 ORIGINALS = sorted((DATA / "original").glob("*.ipynb"))

@@ -1,4 +1,4 @@
-"""The torch_npu API data shipped in portkit.data, and portkit.npu_api that reads it.
+"""The torch_npu API data shipped in portkit.ruleset.data, and portkit.ruleset.npu_api that reads it.
 
 Nothing here downloads: the re-derivation test runs only if the wheel is already on disk.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from portkit.npu_api import NpuApi, available_versions, load_npu_api
+from portkit.ruleset.npu_api import NpuApi, available_versions, load_npu_api
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = "2.13.0"
@@ -23,13 +23,13 @@ VERSION = "2.13.0"
 
 @pytest.fixture(scope="module")
 def data() -> dict[str, Any]:
-    text = resources.files("portkit.data").joinpath(f"torch_npu-{VERSION}.json").read_text(encoding="utf-8")
+    text = resources.files("portkit.ruleset.data").joinpath(f"torch_npu-{VERSION}.json").read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
 def test_file_is_canonical_json() -> None:
-    path = REPO / "src" / "portkit" / "data" / f"torch_npu-{VERSION}.json"
+    path = REPO / "src" / "portkit" / "ruleset" / "data" / f"torch_npu-{VERSION}.json"
     text = path.read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), indent=1, sort_keys=True) + "\n"
 
@@ -123,11 +123,11 @@ def test_rederive_matches_shipped_file(version: str) -> None:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    shipped = json.loads((REPO / "src" / "portkit" / "data" / f"torch_npu-{version}.json").read_text())
+    shipped = json.loads((REPO / "src" / "portkit" / "ruleset" / "data" / f"torch_npu-{version}.json").read_text())
     assert json.loads(json.dumps(module.derive(wheel))) == shipped
 
 
-# ---- portkit.npu_api ---------------------------------------------------------------------------
+# ---- portkit.ruleset.npu_api ---------------------------------------------------------------------------
 
 def test_versions_and_default() -> None:
     assert VERSION in available_versions()

@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 STUB = REPO / "tests" / "npu_stub"
-DATA = json.loads((REPO / "src" / "portkit" / "data" / "torch_npu-2.13.0.json").read_text(encoding="utf-8"))
+DATA = json.loads((REPO / "src" / "portkit" / "ruleset" / "data" / "torch_npu-2.13.0.json").read_text(encoding="utf-8"))
 
 PROBE = r'''
 import inspect, json, sys, warnings

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from portkit.engine import migrate_source
-from portkit.npu_api import available_versions, load_npu_api
+from portkit.python.engine import migrate_source
+from portkit.ruleset.npu_api import available_versions, load_npu_api
 from portkit.ruleset import load_rules
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 CODE = "import torch\ntorch.cuda.nvtx.range_push('step')\ntorch.cuda.synchronize()\n"
 

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from conftest import EXAMPLE_NAMES, EXAMPLES, REPO, Cli, example_tree, invoke_cli, write
-from portkit.report import SCHEMA_VERSION, ReportFormatError, from_json_data, to_json_data
+from portkit.reports.runreport import SCHEMA_VERSION, ReportFormatError, from_json_data, to_json_data
 
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)

@@ -1,4 +1,4 @@
-"""The review formats (portkit.review): HTML, Markdown and msFmkTransplt CSV all come from the one
+"""The review formats (portkit.reports.review): HTML, Markdown and msFmkTransplt CSV all come from the one
 `Report`, their totals equal the JSON report's, everything from the user's files is escaped,
 and the CSV files are exactly msFmkTransplt's."""
 
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from conftest import EXAMPLE_NAMES, EXAMPLES, REPO, write
-from portkit import review
-from portkit.migrate import MigrateOptions, Mode, migrate
+from portkit.reports import review
+from portkit.pipeline.migrate import MigrateOptions, Mode, migrate
 from portkit.model import Change, FileResult, FileStatus, Finding, Safety, Span
-from portkit.report import Report, from_json_data, to_json_data
+from portkit.reports.runreport import Report, from_json_data, to_json_data
 from portkit.ruleset import load_rules
 
 KERNELS = """\

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from conftest import REPO
-from portkit import review
-from portkit.report import Report, to_json_data
+from portkit.reports import review
+from portkit.reports.runreport import Report, to_json_data
 from test_review import evil_tree, mixed_tree, run_migrate, synthetic_report
 
 from playwright import sync_api  # the test extra; a missing dependency fails, it is never skipped

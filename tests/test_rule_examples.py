@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from portkit.ruleset import REPORT_KINDS, load_rules
-from portkit.ruletest import check_example, check_rules
+from portkit.pipeline.ruletest import check_example, check_rules
 
 RULESET = load_rules(target=None)
 CASES = [
@@ -58,9 +58,9 @@ def test_rules_without_examples_fail_the_check():
 def test_generated_rule_reference_is_current():
     from pathlib import Path
 
-    from portkit.ruledocs import render_reference
+    from portkit.ruleset.docs import render_reference
 
     reference = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
     assert reference.read_text(encoding="utf-8") == render_reference(RULESET), (
-        "docs/rules.md is stale: run `python -m portkit.ruledocs > docs/rules.md`"
+        "docs/rules.md is stale: run `python -m portkit.ruleset.docs > docs/rules.md`"
     )

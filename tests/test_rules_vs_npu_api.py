@@ -1,10 +1,10 @@
-"""Rules may only target names that the real torch_npu release has (src/portkit/data)."""
+"""Rules may only target names that the real torch_npu release has (src/portkit/ruleset/data)."""
 
 from __future__ import annotations
 
 import pytest
 
-from portkit.npu_api import load_npu_api
+from portkit.ruleset.npu_api import load_npu_api
 from portkit.ruleset import RenameApi, load_rules
 
 API = load_npu_api()

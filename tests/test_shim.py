@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import EXAMPLES, invoke_cli, write
-from portkit import shim
+from portkit.python import shim
 
 REPO = Path(__file__).resolve().parents[1]
 MAIN = 'import torch\n\ndef main():\n    pass\n\nif __name__ == "__main__":\n    main()\n'

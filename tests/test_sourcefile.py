@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from portkit.sourcefile import (
+from portkit.pipeline.sourcefile import (
     SourceError,
     SourceFile,
     atomic_write,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from portkit.engine import migrate_source
+from portkit.python.engine import migrate_source
 from portkit.ruleset import load_rules
-from portkit.sparse import GAP, restore, sparse_source
-from portkit.transform import CompiledRules
+from portkit.python.sparse import GAP, restore, sparse_source
+from portkit.python.transform import CompiledRules
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = {target: CompiledRules(load_rules(target=target)) for target in ("npu", "accelerator", "shim")}
@@ -25,7 +25,7 @@ def dedent(code: str) -> str:
 def sources() -> list[tuple[str, str]]:
     """Every Python text the repository holds: examples, fixtures, portkit's own code, and
     the rule examples."""
-    files = [*REPO.glob("examples/**/*.py"), *REPO.glob("tests/data/**/*.py"), *REPO.glob("src/portkit/*.py")]
+    files = [*REPO.glob("examples/**/*.py"), *REPO.glob("tests/data/**/*.py"), *REPO.glob("src/portkit/**/*.py")]
     found = [(str(p.relative_to(REPO)), p.read_text(encoding="utf-8")) for p in sorted(files)]
     for rule in ALL_RULES.rules:
         for number, example in enumerate(rule.examples, start=1):

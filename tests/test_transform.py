@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from portkit.engine import MigrationError, migrate_source
+from portkit.python.engine import MigrationError, migrate_source
 from portkit.ruleset import load_rules
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 RULES = CompiledRules(load_rules())
 

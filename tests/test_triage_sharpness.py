@@ -17,12 +17,12 @@ from pathlib import Path, PurePath
 import libcst as cst
 import pytest
 
-from portkit.engine import parse_ast
+from portkit.python.engine import parse_ast
 from portkit.filekinds import PYTHON, kind_for
-from portkit.notebooks import migrate_notebook
+from portkit.filekinds.notebooks import migrate_notebook
 from portkit.ruleset import TARGETS, load_rules
-from portkit.transform import CompiledRules, transform
-from portkit.triage import Needle, in_comment, line_numbers, minimal_needles, pattern_needles
+from portkit.python.transform import CompiledRules, transform
+from portkit.python.triage import Needle, in_comment, line_numbers, minimal_needles, pattern_needles
 
 HERE = Path(__file__).resolve().parent
 # each target compiles its own triggers (the shim's `cuda` pattern matches anywhere in a string)

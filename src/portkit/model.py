@@ -7,7 +7,11 @@ Everything here is a plain, immutable value so results can cross process boundar
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
+
+from portkit import __version__
 
 
 class Safety(str, enum.Enum):
@@ -95,3 +99,55 @@ class RunProblem:
 
     path: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Report:
+    command: str  # "migrate" or "check"
+    mode: str  # migrate: "in-place" | "diff" | "output" | "dry-run"; check: "check"
+    target: str
+    files: tuple[FileResult, ...]
+    problems: tuple[RunProblem, ...] = ()
+    elapsed_seconds: float = 0.0
+    rules: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> kind, safety, summary
+    version: str = __version__
+    strategy: str = "port"  # migrate --strategy: "port" rewrites the code, "shim" adds the runtime switch
+    torch_npu: str | None = None  # the torch_npu release the npu target ported to
+
+    def count(self, status: FileStatus) -> int:
+        return sum(1 for f in self.files if f.status is status)
+
+    @property
+    def changes(self) -> list[tuple[FileResult, Change]]:
+        return [(f, c) for f in self.files for c in f.changes]
+
+    @property
+    def findings(self) -> list[tuple[FileResult, Finding]]:
+        return [(f, m) for f in self.files for m in f.findings]
+
+    @property
+    def changes_by_rule(self) -> dict[str, int]:
+        return dict(sorted(Counter(c.rule_id for _, c in self.changes).items()))
+
+    @property
+    def findings_by_rule(self) -> dict[str, int]:
+        return dict(sorted(Counter(m.rule_id for _, m in self.findings).items()))
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status is FileStatus.FAILED]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "files_scanned": len(self.files),
+            "files_changed": self.count(FileStatus.CHANGED),
+            "files_unchanged": self.count(FileStatus.UNCHANGED),
+            "files_failed": self.count(FileStatus.FAILED),
+            "problems": len(self.problems),
+            "changes": len(self.changes),
+            "manual_items": len(self.findings),
+            "changes_by_rule": self.changes_by_rule,
+            "manual_items_by_rule": self.findings_by_rule,
+            "changes_by_safety": dict(sorted(Counter(str(c.safety) for _, c in self.changes).items())),
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+        }

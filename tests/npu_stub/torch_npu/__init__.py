@@ -10,7 +10,7 @@ What it mirrors from the real torch_npu 2.13 (torch_npu/_init/registry/backend.p
                                                       -> Tensor.npu / Tensor.is_npu / Module.npu / storages
   * torch.distributed gets the names torch_npu patches onto it that plain torch lacks
     (is_hccl_available -> False).
-torch.npu exposes exactly the names of src/portkit/data/torch_npu-<version>.json ("torch.npu" +
+torch.npu exposes exactly the names of src/portkit/ruleset/data/torch_npu-<version>.json ("torch.npu" +
 "torch.npu.submodules"); any other name is an AttributeError.
 
 Where it differs on purpose:
@@ -46,7 +46,7 @@ import torch.distributed
 _REPO = Path(__file__).resolve().parents[3]
 _VERSION = os.environ.get("PORTKIT_NPU_STUB_VERSION", "2.13.0")
 API: dict[str, Any] = json.loads(
-    (_REPO / "src" / "portkit" / "data" / f"torch_npu-{_VERSION}.json").read_text(encoding="utf-8"))
+    (_REPO / "src" / "portkit" / "ruleset" / "data" / f"torch_npu-{_VERSION}.json").read_text(encoding="utf-8"))
 __version__: str = API["version"]
 NO_DEVICE = "stub: no NPU device"
 

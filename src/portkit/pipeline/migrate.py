@@ -9,13 +9,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portkit import filekinds, gitstate, runner, sinks
-from portkit.config import Config
-from portkit.discovery import DiscoveredFile, discover
+from portkit import filekinds
+from portkit.pipeline import gitstate
+from portkit.pipeline import runner
+from portkit.pipeline import sinks
+from portkit.pipeline.config import Config
+from portkit.pipeline.discovery import DiscoveredFile, discover
 from portkit.model import FileResult, FileStatus, RunProblem
-from portkit.report import Report
+from portkit.model import Report
 from portkit.ruleset import RuleSet
-from portkit.sourcefile import SourceError, read_source
+from portkit.pipeline.sourcefile import SourceError, read_source
 
 
 class Mode(str, enum.Enum):
@@ -108,7 +111,7 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
 def _with_switch(options: MigrateOptions, files: Sequence[DiscoveredFile],
                  results: Sequence[FileResult]) -> list[FileResult]:
     """--strategy shim: the reports stay; entry points get the runtime switch imported."""
-    from portkit import shim  # libcst: imported only when this strategy runs
+    from portkit.python import shim  # libcst: imported only when this strategy runs
 
     roots = {f.root for f in files}
     entries = shim.entry_points(roots, [f.path for f in files], options.entries)
@@ -160,7 +163,7 @@ def _report(options: MigrateOptions, results: Sequence[FileResult], problems: Se
 def _rules_of_run(options: MigrateOptions) -> dict[str, dict[str, str]]:
     table = rules_table(options.ruleset)
     if options.strategy == "shim":
-        from portkit import shim
+        from portkit.python import shim
 
         table[shim.RULE_ID] = dict(shim.RULE_ENTRY)
     return table
@@ -170,6 +173,6 @@ def _torch_npu_version(options: MigrateOptions) -> str | None:
     """The torch_npu release the rewrite targets; None when the code does not name torch_npu."""
     if options.target != "npu" or options.strategy != "port":
         return None
-    from portkit.npu_api import load_npu_api
+    from portkit.ruleset.npu_api import load_npu_api
 
     return load_npu_api(options.ruleset.npu_version).version

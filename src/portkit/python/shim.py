@@ -17,7 +17,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from portkit.imports import module_name
+from portkit.python.imports import module_name
 from portkit.model import Change, Safety, Span
 
 RULE_ID = "shim-entry"

@@ -61,7 +61,7 @@ def render_reference(ruleset: RuleSet) -> str:
     header = [
         "# Rule reference",
         "",
-        "Generated from `rules/*.toml` by `python -m portkit.ruledocs > docs/rules.md`;",
+        "Generated from `rules/*.toml` by `python -m portkit.ruleset.docs > docs/rules.md`;",
         "a test fails when this file is out of date. `portkit rules show ID` prints one entry.",
         "",
         "| id | kind | fix safety | summary |",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from portkit.sourcefile import SourceError
+from portkit.pipeline.sourcefile import SourceError
 
 if TYPE_CHECKING:
     import pathspec

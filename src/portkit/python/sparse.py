@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from portkit.statements import first_line, trigger_lines
-from portkit.transform import TORCH_ATTRIBUTE
-from portkit.triage import import_bindings
+from portkit.python.statements import first_line, trigger_lines
+from portkit.python.transform import TORCH_ATTRIBUTE
+from portkit.python.triage import import_bindings
 
 GAP = "#@portkit-gap@"
 _IMPORT_WORD = re.compile(r"\bimport\b")

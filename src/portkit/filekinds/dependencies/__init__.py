@@ -31,7 +31,7 @@ from portkit.model import Change, Finding, Migration, MigrationError, Safety, Sp
 from portkit.ruleset import Dependency, Rule, RuleSet
 
 if TYPE_CHECKING:
-    from portkit.transform import CompiledRules
+    from portkit.python.transform import CompiledRules
 
 # torch versions that torch-npu is released for on PyPI (`pip index versions torch-npu` for
 # CPython 3.8-3.11 when this table was written). torch-npu X and its .postN releases require

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from portkit.model import Migration
-    from portkit.transform import CompiledRules
+    from portkit.python.transform import CompiledRules
 
 Handler = Callable[[str, str, "CompiledRules", bool], "Migration"]
 
@@ -37,23 +37,23 @@ class FileKind:
         return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
 
 
-PYTHON = FileKind("python", ("*.py",), "portkit.engine:migrate_python")
+PYTHON = FileKind("python", ("*.py",), "portkit.filekinds.python:migrate_python")
 # C, C++ and CUDA sources: custom operators (cudaops.py)
 CUDA_SOURCE_SUFFIXES = (".cu", ".cuh", ".cpp", ".cc", ".cxx")
 
 # The first kind whose patterns match a file name wins, so the specific names come first.
 _CANDIDATES: tuple[FileKind, ...] = (
     PYTHON,
-    FileKind("notebook", ("*.ipynb",), "portkit.notebooks:migrate_notebook"),
+    FileKind("notebook", ("*.ipynb",), "portkit.filekinds.notebooks:migrate_notebook"),
     FileKind("dependencies", ("requirements*.txt", "*-requirements.txt", "*_requirements.txt",
                               "environment.yml", "environment.yaml", "setup.cfg", "pyproject.toml"),
-             "portkit.dependencies:migrate_dependencies"),
+             "portkit.filekinds.dependencies:migrate_dependencies"),
     # JSON only where launchers keep their configuration (DeepSpeed, accelerate, VS Code's
     # launch.json): other JSON is data, and reports or baselines are portkit's own
     FileKind("launch", ("*.sh", "*.bash", ".env", "*.env", "Dockerfile", "Dockerfile.*", "*.dockerfile",
                         "*.yaml", "*.yml", "*config*.json", "ds_*.json", "launch.json"),
-             "portkit.launchfiles:migrate_launch_file"),
-    FileKind("cuda-source", tuple(f"*{suffix}" for suffix in CUDA_SOURCE_SUFFIXES), "portkit.cudaops:migrate_cuda_source"),
+             "portkit.filekinds.launch:migrate_launch_file"),
+    FileKind("cuda-source", tuple(f"*{suffix}" for suffix in CUDA_SOURCE_SUFFIXES), "portkit.filekinds.cudaops:migrate_cuda_source"),
 )
 # a kind whose handler module is not part of this installation is not offered
 KINDS: tuple[FileKind, ...] = tuple(

@@ -13,9 +13,9 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from portkit.discovery import DiscoveredFile
+from portkit.pipeline.discovery import DiscoveredFile
 from portkit.model import FileResult, FileStatus
-from portkit.sourcefile import SourceError, atomic_write, encode_source, read_source
+from portkit.pipeline.sourcefile import SourceError, atomic_write, encode_source, read_source
 
 
 def _write_failed(result: FileResult, error: Exception) -> FileResult:

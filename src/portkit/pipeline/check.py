@@ -14,14 +14,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portkit import baseline as baselines
-from portkit import filekinds, runner
-from portkit.cache import FOLDER, CheckCache, rules_key
-from portkit.config import Config
-from portkit.discovery import DiscoveredFile, discover
+from portkit.pipeline import baseline as baselines
+from portkit import filekinds
+from portkit.pipeline import runner
+from portkit.pipeline.cache import FOLDER, CheckCache, rules_key
+from portkit.pipeline.config import Config
+from portkit.pipeline.discovery import DiscoveredFile, discover
 from portkit.model import FileResult, FileStatus, Safety, Span
 from portkit.ruleset import RuleSet
-from portkit.suppressions import META_RULES
+from portkit.pipeline.suppressions import META_RULES
 
 
 class Level(str, enum.Enum):

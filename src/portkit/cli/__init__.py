@@ -18,14 +18,14 @@ import dataclasses
 from dataclasses import dataclass
 
 from portkit import __version__
-from portkit.config import Config, ConfigError, find_config, load_config
-from portkit.discovery import DiscoveryError
-from portkit.npu_api import available_versions
+from portkit.pipeline.config import Config, ConfigError, find_config, load_config
+from portkit.pipeline.discovery import DiscoveryError
+from portkit.ruleset.npu_api import available_versions
 from portkit.ruleset import REPORT_KINDS, TARGETS, RuleError, RuleSet, load_rules
 
 if TYPE_CHECKING:
-    from portkit.report import Report
-from portkit.sourcefile import atomic_write
+    from portkit.model import Report
+from portkit.pipeline.sourcefile import atomic_write
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -147,7 +147,7 @@ REPORT_TARGETS = "FILE.json, FILE.html (review page), FILE.md (pull-request text
 
 
 def _check_report_targets(targets: Sequence[str]) -> None:
-    from portkit.review import report_format
+    from portkit.reports.review import report_format
 
     for target in targets:
         if report_format(target) is None:
@@ -156,8 +156,8 @@ def _check_report_targets(targets: Sequence[str]) -> None:
 
 def _write_report(report: Report, target: str, sources: Mapping[str, tuple[str, str]] | None = None) -> None:
     """One report, in the format its name asks for (see docs/reports.md)."""
-    from portkit import review
-    from portkit.report import to_json
+    from portkit.reports import review
+    from portkit.reports.runreport import to_json
 
     kind = review.report_format(target)
     if kind == "csv":
@@ -245,12 +245,12 @@ def migrate_command(
 ) -> None:
     """Rewrite the Python files under PATHS for Ascend NPUs (in place by default)."""
     # imported here: `portkit check` (the command CI runs on every push) needs none of them
-    from portkit.gitstate import GitStateError
-    from portkit.migrate import DirtyFilesError, MigrateOptions, Mode, migrate
-    from portkit.report import render_text
-    from portkit.review import report_format
-    from portkit.runner import default_jobs
-    from portkit.sinks import OutputError
+    from portkit.pipeline.gitstate import GitStateError
+    from portkit.pipeline.migrate import DirtyFilesError, MigrateOptions, Mode, migrate
+    from portkit.reports.runreport import render_text
+    from portkit.reports.review import report_format
+    from portkit.pipeline.runner import default_jobs
+    from portkit.pipeline.sinks import OutputError
 
     chosen = [name for name, on in (("--diff", as_diff), ("--output", output is not None), ("--dry-run", dry_run)) if on]
     if len(chosen) > 1:
@@ -293,7 +293,7 @@ def migrate_command(
               help=f"Write the report as {REPORT_TARGETS}. Repeatable.")
 def report_command(source: Path, outputs: tuple[str, ...]) -> None:
     """Render a JSON report (`portkit migrate --report FILE.json`) for review: HTML, Markdown or CSV."""
-    from portkit.report import ReportFormatError, from_json_data
+    from portkit.reports.runreport import ReportFormatError, from_json_data
 
     _check_report_targets(outputs)
     try:
@@ -333,7 +333,7 @@ def rules_group(context: click.Context, rule_dirs: tuple[Path, ...]) -> None:
 @click.pass_obj
 def rules_show(rule_dirs: tuple[Path, ...], rule_id: str) -> None:
     """Print a rule's documentation: what it does, why, an example, fix safety, source."""
-    from portkit.ruledocs import render_rule
+    from portkit.ruleset.docs import render_rule
 
     try:
         rule = load_rules(rule_dirs, target=None).get(rule_id)
@@ -348,7 +348,7 @@ def rules_show(rule_dirs: tuple[Path, ...], rule_id: str) -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 def rules_test(directory: Path) -> None:
     """Run the examples of the rules in DIRECTORY; exit 1 if any fails."""
-    from portkit.ruletest import check_rules
+    from portkit.pipeline.ruletest import check_rules
 
     try:
         builtin = load_rules(target=None)
@@ -396,11 +396,11 @@ def check_command(
     no_config: bool,
 ) -> None:
     """Report unported CUDA usage under PATHS (default: .); exit 1 while any remains."""
-    from portkit import baseline as baselines
-    from portkit.check import CheckOptions, Level, check, exit_code
-    from portkit.runner import default_jobs
-    from portkit.formats import render
-    from portkit.suppressions import META_RULES
+    from portkit.pipeline import baseline as baselines
+    from portkit.pipeline.check import CheckOptions, Level, check, exit_code
+    from portkit.pipeline.runner import default_jobs
+    from portkit.reports.check_formats import render
+    from portkit.pipeline.suppressions import META_RULES
 
     settings = _settings(config_file, no_config, rule_dirs, select, ignore, exclude, target, list(META_RULES),
                          torch_npu)

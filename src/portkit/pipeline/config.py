@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from portkit.discovery import gitignore_spec
+from portkit.pipeline.discovery import gitignore_spec
 
 
 class ConfigError(ValueError):

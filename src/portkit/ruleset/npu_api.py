@@ -1,4 +1,4 @@
-"""What a torch_npu release offers, read from the JSON files shipped in portkit.data.
+"""What a torch_npu release offers, read from the JSON files shipped in portkit.ruleset.data.
 
 The files are written by scripts/derive_npu_api.py from the release's wheel.  Namespaces:
 "torch.npu" (its __all__ plus the submodules/attributes reachable without being exported),
@@ -19,7 +19,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-_PACKAGE = "portkit.data"
+_PACKAGE = "portkit.ruleset.data"
 _FILE = re.compile(r"^torch_npu-(?P<version>\d[\w.+-]*)\.json$")
 
 

@@ -33,8 +33,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from portkit.engine import Migration, MigrationError, migrate_source, parse_ast
-from portkit.launchfiles import (
+from portkit.model import Migration, MigrationError
+from portkit.python.engine import migrate_source, parse_ast
+from portkit.filekinds.launch import (
     Collector,
     LineIndex,
     Node,
@@ -44,7 +45,7 @@ from portkit.launchfiles import (
     scan_shell,
 )
 from portkit.model import Change, Finding, Safety, Span
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 _NOTHING = Migration(None, (), ())
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from pathlib import PurePath
 
-from portkit.engine import MigrationError
+from portkit.model import MigrationError
 from portkit.filekinds import PYTHON, kind_for
 from portkit.ruleset import Example, Rule, RuleSet
-from portkit.transform import CompiledRules
+from portkit.python.transform import CompiledRules
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ from typing import Any
 
 from portkit.model import Change, Finding, Migration, MigrationError, Safety, Span
 from portkit.ruleset import ReplaceString, ReportCommand, Rule
-from portkit.transform import CompiledRules
-from portkit.triage import pattern_words
+from portkit.python.transform import CompiledRules
+from portkit.python.triage import pattern_words
 
 # The variable whose device ids must be ascending on Ascend, under both its names; and the
 # accelerate option / config key that accelerate exports as ASCEND_RT_VISIBLE_DEVICES on NPU hosts.

@@ -31,7 +31,7 @@ from portkit.model import Finding, Safety, Span
 from portkit.ruleset import QUALIFIED_NAME, CudaSource, Report, Rule, RuleSet
 
 if TYPE_CHECKING:
-    from portkit.transform import CompiledRules
+    from portkit.python.transform import CompiledRules
 
 CUDA_SUFFIXES = (".cu", ".cuh")
 SOURCE_SUFFIXES = CUDA_SOURCE_SUFFIXES

@@ -37,8 +37,8 @@ from typing import Any, Union
 from urllib.parse import quote
 
 from portkit.model import Change, FileResult, FileStatus, Finding
-from portkit.report import Report
-from portkit.sourcefile import atomic_write
+from portkit.model import Report
+from portkit.pipeline.sourcefile import atomic_write
 
 __all__ = [
     "CHANGE_COLUMNS", "ADVICE_COLUMNS", "CSV_FILES", "CSV_ROUTES", "EFFORT_WEIGHTS", "MARKDOWN_LIMIT",

@@ -72,11 +72,11 @@ from urllib.parse import quote
 import click
 
 from portkit import __version__
-from portkit import baseline as baselines
-from portkit.check import CheckRun, Diagnostic, FileError, Level
-from portkit.ruledocs import render_rule
+from portkit.pipeline import baseline as baselines
+from portkit.pipeline.check import CheckRun, Diagnostic, FileError, Level
+from portkit.ruleset.docs import render_rule
 from portkit.ruleset import Rule
-from portkit.suppressions import META_RULES
+from portkit.pipeline.suppressions import META_RULES
 
 FORMATS = ("text", "json", "sarif", "github", "junit")
 JSON_SCHEMA_VERSION = 1

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from portkit import filekinds
-from portkit.cache import CheckCache, digest
-from portkit.discovery import DiscoveredFile
+from portkit.pipeline.cache import CheckCache, digest
+from portkit.pipeline.discovery import DiscoveredFile
 from portkit.model import FileResult
 from portkit.ruleset import RuleSet
 
 if TYPE_CHECKING:
-    from portkit.transform import CompiledRules
+    from portkit.python.transform import CompiledRules
 
 
 def display_path(path: Path) -> str:
@@ -41,14 +41,14 @@ _worker_rules: CompiledRules | None = None
 
 
 def _init_worker(ruleset: RuleSet) -> None:
-    from portkit.transform import CompiledRules
+    from portkit.python.transform import CompiledRules
 
     global _worker_rules
     _worker_rules = CompiledRules(ruleset)
 
 
 def _work(item: tuple[DiscoveredFile, str, bool, bool]) -> FileResult:
-    from portkit.engine import process_file
+    from portkit.pipeline.process import process_file
 
     assert _worker_rules is not None
     return process_file(item[0], _worker_rules, item[1], item[2], item[3])
@@ -90,8 +90,8 @@ def _process(items: Sequence[tuple[DiscoveredFile, str, bool, bool]], ruleset: R
     if not items:
         return
     if jobs <= 1 or len(items) < 2:
-        from portkit.engine import process_file
-        from portkit.transform import CompiledRules
+        from portkit.pipeline.process import process_file
+        from portkit.python.transform import CompiledRules
 
         rules = CompiledRules(ruleset)
         for file, display, check, fix_deps in items:
@@ -115,6 +115,6 @@ def with_call_site_rule(ruleset: RuleSet, files: Sequence[DiscoveredFile]) -> Ru
     paths = [f.path for f in files]
     if not any(p.suffix.lower() in filekinds.CUDA_SOURCE_SUFFIXES for p in paths):
         return ruleset
-    from portkit.cudaops import with_call_sites
+    from portkit.filekinds.cudaops import with_call_sites
 
     return with_call_sites(ruleset, paths)

@@ -1,7 +1,7 @@
-"""The per-file pipeline: read -> triage -> rewrite -> verify -> FileResult.
+"""The Python rewriter, one file's text at a time: triage -> sparse parse -> transform -> verify.
 
-Nothing here writes to disk: sinks (sinks.py) do, from the results. runner.py runs this
-over many files, in worker processes.
+It knows nothing of files or disks: portkit.pipeline.process reads the file and hands its text
+to the file kind (portkit.filekinds), whose Python kind calls migrate_source.
 """
 
 from __future__ import annotations
@@ -16,14 +16,10 @@ from pathlib import Path
 
 import libcst as cst
 
-from portkit.discovery import DiscoveredFile
-from portkit.filekinds import PYTHON, kind_for
-from portkit.model import Change, FileResult, FileStatus, Finding, Migration, MigrationError, Span
-from portkit.sourcefile import SourceError, read_source
-from portkit.suppressions import apply_suppressions, find_suppressions
-from portkit.sparse import restore, sparse_source
-from portkit.statements import Locator
-from portkit.transform import CompiledRules, Event, transform
+from portkit.model import Change, Finding, Migration, MigrationError, Span
+from portkit.python.sparse import restore, sparse_source
+from portkit.python.statements import Locator
+from portkit.python.transform import CompiledRules, Event, transform
 
 
 
@@ -166,46 +162,3 @@ class _LineMap:
         old = "\n".join(self.old[i] for i in lines if i < len(self.old))
         new = "\n".join(self.new[j] for i in lines for j in self.mapping.get(i, []))
         return old, new
-
-
-def migrate_python(text: str, name: str, rules: CompiledRules, render: bool) -> Migration:
-    """The Python file kind (filekinds.py). A setup.py also declares dependencies."""
-    migration = migrate_source(text, rules, render=render)
-    if name == "setup.py":
-        from portkit.dependencies import setup_py_findings
-
-        extra = setup_py_findings(text, rules)
-        if extra:
-            found = sorted((*migration.findings, *extra), key=lambda f: (f.span.line, f.span.column, f.rule_id))
-            migration = Migration(migration.new_text, migration.changes, tuple(found))
-    return migration
-
-
-def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool = False,
-                 fix_deps: bool = False) -> FileResult:
-    """One file through the pipeline of its kind. For `check`, nothing is rendered and inline
-    suppressions are applied (migrate converts suppressed lines all the same). Dependency
-    files are rewritten only when asked (`--fix-deps`); otherwise they are reported."""
-    kind = kind_for(file.path, explicit=True) or PYTHON
-    try:
-        source = read_source(file.path)
-        if fix_deps and not check and kind.name == "dependencies":
-            from portkit.dependencies import fix_dependencies
-
-            migration = fix_dependencies(source.text, file.path.name, rules)
-        else:
-            migration = kind.load()(source.text, file.path.name, rules, not check)
-    except SourceError as error:
-        return FileResult(display, FileStatus.FAILED, error=error.reason)
-    except MigrationError as error:
-        return FileResult(display, FileStatus.FAILED, error=str(error))
-    changes, findings = migration.changes, migration.findings
-    if check and kind is PYTHON:
-        suppressions = find_suppressions(source.text)
-        if suppressions:
-            changes, findings = apply_suppressions(
-                suppressions, changes, findings, rules.known_ids, source.text.splitlines())
-        status = FileStatus.CHANGED if changes else FileStatus.UNCHANGED
-    else:
-        status = FileStatus.CHANGED if migration.new_text is not None else FileStatus.UNCHANGED
-    return FileResult(display, status, changes, findings, new_text=migration.new_text, encoding=source.encoding)

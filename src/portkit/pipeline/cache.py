@@ -19,7 +19,7 @@ from typing import Any
 
 from portkit import __version__
 from portkit.model import Change, FileResult, FileStatus, Finding, Safety, Span
-from portkit.sourcefile import atomic_write
+from portkit.pipeline.sourcefile import atomic_write
 
 FORMAT = 1
 FOLDER = ".portkit_cache"

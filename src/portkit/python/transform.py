@@ -16,11 +16,11 @@ from functools import cached_property
 
 import libcst as cst
 
-from portkit.imports import Binding, ImportMap, build_import_map, dotted_name, dotted_parts, module_name
+from portkit.python.imports import Binding, ImportMap, build_import_map, dotted_name, dotted_parts, module_name
 from portkit.model import Safety
-from portkit.npu_api import load_npu_api
-from portkit.statements import pair, quiet_statements, trigger_lines
-from portkit.triage import FixableNames, TriggerScanner, Triggers
+from portkit.ruleset.npu_api import load_npu_api
+from portkit.python.statements import pair, quiet_statements, trigger_lines
+from portkit.python.triage import FixableNames, TriggerScanner, Triggers
 from portkit.ruleset import (
     EditArguments,
     EnsureImport,

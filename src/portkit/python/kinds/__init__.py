@@ -1,0 +1,1 @@
+"""One unit per rule kind of the Python rewriter (see portkit.python.transform)."""
