@@ -78,12 +78,22 @@ def run_example(script: Path, args: list[str], *, ported: bool, cwd: Path,
     cmd = [sys.executable, *(launcher or []), str(script), *args]
     proc = subprocess.run(cmd, cwd=cwd, env=run_env, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT)
+    if launcher and _gloo_teardown_abort(proc):
+        # torch 2.13's gloo sometimes aborts a rank *after* destroy_process_group (its result is
+        # already printed): a race in torch's teardown, not in the example. Run it once more.
+        proc = subprocess.run(cmd, cwd=cwd, env=run_env, capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT)
     detail = (f"command: {cmd}\nexit code: {proc.returncode}\n"
               f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}")
     assert proc.returncode == 0, detail
     results = [line.strip() for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert len(results) == 1, f"expected exactly one RESULT line\n{detail}"
     return results[0]
+
+
+def _gloo_teardown_abort(proc: subprocess.CompletedProcess[str]) -> bool:
+    return (proc.returncode != 0 and "terminate called without an active exception" in proc.stderr
+            and sum(line.startswith("RESULT ") for line in proc.stdout.splitlines()) == 1)
 
 
 def test_mnist_port_matches_original(tmp_path):
