@@ -9,7 +9,7 @@ is added once, after the first torch import, as in a .py file.
 IPython syntax is not Python. Before migration, every magic line (`%matplotlib inline`,
 `!nvidia-smi`, `files = !ls`, `%env X=1`, `obj?`) is replaced by a placeholder expression of its
 own line, so line numbers do not move, and put back afterwards. Shell in a notebook is handled as
-in launch files (launchfiles.py): `!` lines, `%env`, `%%bash`/`%%sh` cells (renamed environment
+in launch files (filekinds/launch): `!` lines, `%env`, `%%bash`/`%%sh` cells (renamed environment
 variables, reported commands). `%%time`/`%%timeit`/`%%capture` cells are Python after their first
 line; `%%writefile NAME` cells are migrated as a file called NAME (train.py, run.sh); other cell
 magics (`%%html`, `%%sql`...) are left alone.
@@ -24,17 +24,20 @@ Locations: a Span's line and column point into the .ipynb file itself (the line 
 string that holds that source line), so editors and SARIF viewers jump to the right place; the
 message starts with `cell N, line L: ` (N counts every cell from 1, as the notebook shows them;
 L is the line within the cell).
+
+The modules: notebook_magics (IPython syntax masked as Python), notebook_json (the cells in the
+.ipynb text, and writing them back); this one reads the cells and migrates them.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from portkit.model import Migration, MigrationError
+from portkit.model import Change, Finding, Migration, MigrationError, Safety, Span
 from portkit.python.engine import migrate_source, parse_ast
+from portkit.python.transform import CompiledRules
 from portkit.filekinds.launch import (
     Collector,
     LineIndex,
@@ -44,8 +47,8 @@ from portkit.filekinds.launch import (
     parse_json,
     scan_shell,
 )
-from portkit.model import Change, Finding, Safety, Span
-from portkit.python.transform import CompiledRules
+from portkit.filekinds.notebook_json import Cell, Item, NotebookText, cell_text
+from portkit.filekinds.notebook_magics import ENV_MAGIC, Masked, mask, restore, restore_lines
 
 _NOTHING = Migration(None, (), ())
 
@@ -54,232 +57,19 @@ _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "python", 
 _SHELL_CELL_MAGICS = frozenset({"bash", "sh"})
 _PYTHON_LANGUAGES = frozenset({"python", "python3", "ipython", "ipython3"})
 
-_SHELL_LINE = re.compile(r"[ \t]*(!!?)")
-_SHELL_ASSIGNMENT = re.compile(r"[ \t]*[\w.]+(?:[ \t]*,[ \t]*[\w.]+)*[ \t]*=[ \t]*(!!?|%sx\b|%system\b)")
-_SHELL_MAGIC = re.compile(r"[ \t]*%(?:sx|system)\b")
-_ENV_MAGIC = re.compile(r"[ \t]*%(?:set_)?env[ \t]+([A-Za-z_][A-Za-z0-9_]*)(?:([ \t]*=[ \t]*|[ \t]+)(\S.*?))?[ \t\r]*$")
-_TIME_MAGIC = re.compile(r"[ \t]*(%(?:time|timeit|prun)[ \t]+)(?=[^\s-])")
-_ANY_MAGIC = re.compile(r"[ \t]*%")
-_HELP = re.compile(r"[ \t]*(?:\?{1,2}[\w.*]+|[\w.*]+\?{1,2})[ \t\r]*$")
-
-
-# --- magics ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Magic:
-    line: int  # 0-based line in the cell
-    original: str  # the whole line, or for a prefix magic (`%time `) the prefix
-    token: str  # the placeholder identifier
-    prefix: bool  # only `original` at the line's start was replaced; the rest is Python
-    new: str = ""  # what goes back (the original, with shell edits applied)
-
-
-@dataclass
-class _Masked:
-    text: str
-    magics: list[_Magic]
-    shell: list[tuple[int, int, int]]  # (first line, last line, column where the shell starts)
-    env: list[int]  # lines with %env
-
-
-def _python_state(line: str, depth: int, quote: str | None) -> tuple[int, str | None, bool]:
-    """Bracket depth and open string after a line of Python; whether the next line continues it."""
-    i, n = 0, len(line)
-    while i < n:
-        ch = line[i]
-        if quote is not None:
-            if ch == "\\":
-                i += 2
-            elif line.startswith(quote, i):
-                i += len(quote)
-                quote = None
-            else:
-                i += 1
-            continue
-        if ch == "#":
-            return depth, None, False
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth = max(0, depth - 1)
-        elif ch in "'\"":
-            quote = line[i:i + 3] if line[i:i + 3] in ('"""', "'''") else ch
-            i += len(quote)
-            continue
-        i += 1
-    backslash = line.rstrip("\r").endswith("\\")
-    if quote is not None and len(quote) == 1 and not backslash:
-        quote = None  # an unterminated string: Python's error, not ours
-    return depth, quote, backslash and quote is None
-
-
-def _placeholder(prefix: str, number: int, width: int) -> str:
-    token = f"{prefix}{number}_"
-    return token + "_" * max(0, width - len(token))
-
-
-def _mask(text: str, prefix: str) -> _Masked:
-    """Replace IPython-only lines by placeholders of the same length where they fit; only lines
-    that start a logical line of Python can be magics."""
-    lines = text.split("\n")
-    magics: list[_Magic] = []
-    shell: list[tuple[int, int, int]] = []
-    env: list[int] = []
-    depth, quote, continued = 0, None, False
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        starts = depth == 0 and quote is None and not continued
-        kind = _magic_kind(line) if starts else None
-        if kind is None:
-            depth, quote, continued = _python_state(line, depth, quote)
-            index += 1
-            continue
-        if kind == "time":
-            match = _TIME_MAGIC.match(line)
-            assert match is not None
-            width = len(match.group(1))
-            token = _placeholder(prefix, len(magics), width - 1)
-            magics.append(_Magic(index, match.group(1), token, True, match.group(1)))
-            lines[index] = line[:match.start(1)] + token + ";" + line[match.end(1):]
-            depth, quote, continued = _python_state(line[match.end(1):], 0, None)
-            index += 1
-            continue
-        # a whole-line magic, with its backslash continuation lines
-        last = index
-        while lines[last].rstrip("\r").endswith("\\") and last + 1 < len(lines):
-            last += 1
-        indent = line[:len(line) - len(line.lstrip(" \t"))]
-        if kind == "shell":
-            shell.append((index, last, _shell_column(line)))
-        elif kind == "env":
-            env.append(index)
-        for number in range(index, last + 1):
-            original = lines[number]
-            token = _placeholder(prefix, len(magics), len(original.rstrip("\r")) - len(indent))
-            magics.append(_Magic(number, original, token, False, original))
-            lines[number] = indent + token + ("\r" if original.endswith("\r") else "")
-        index = last + 1
-        depth, quote, continued = 0, None, False
-    return _Masked("\n".join(lines), magics, shell, env)
-
-
-def _magic_kind(line: str) -> str | None:
-    if _SHELL_LINE.match(line) or _SHELL_ASSIGNMENT.match(line) or _SHELL_MAGIC.match(line):
-        return "shell"
-    if _ENV_MAGIC.match(line):
-        return "env"
-    if _TIME_MAGIC.match(line):
-        return "time"
-    if _ANY_MAGIC.match(line) or _HELP.match(line):
-        return "other"
-    return None
-
-
-def _shell_column(line: str) -> int:
-    """Where the shell command of a `!` / `x = !` / `%sx` line starts (0-based)."""
-    for pattern in (_SHELL_ASSIGNMENT, _SHELL_LINE, _SHELL_MAGIC):
-        match = pattern.match(line)
-        if match is not None:
-            return match.end()
-    return 0
-
-
-def _restore(text: str, magics: list[_Magic], prefix: str) -> str:
-    """Put the magics back in place of their placeholders; each must be found exactly once."""
-    by_token = {m.token: m for m in magics}
-    pattern = re.compile(rf"^([ \t]*)({re.escape(prefix)}\d+_*)(;?)", re.M)
-    found: set[str] = set()
-
-    def put_back(match: re.Match[str]) -> str:
-        magic = by_token.get(match.group(2))
-        if magic is None or bool(match.group(3)) != magic.prefix:
-            return match.group(0)
-        found.add(magic.token)
-        if magic.prefix:
-            return match.group(1) + magic.new
-        return magic.new.rstrip("\r")  # the whole line (its \r, if any, is still in the text)
-
-    restored = pattern.sub(put_back, text)
-    if len(found) != len(magics):
-        raise MigrationError("an IPython magic line was lost in the rewrite (please report)")
-    return restored
-
-
-def _restore_lines(text: str, magics: list[_Magic], prefix: str) -> str:
-    """The same for the line texts in a change or finding (only the magics that are there)."""
-    if prefix not in text:
-        return text
-    by_token = {m.token: m for m in magics}
-
-    def put_back(match: re.Match[str]) -> str:
-        magic = by_token.get(match.group(2))
-        if magic is None:
-            return match.group(0)
-        return match.group(1) + magic.original if magic.prefix else magic.original.rstrip("\r")
-
-    return re.sub(rf"^([ \t]*)({re.escape(prefix)}\d+_*)(;?)", put_back, text, flags=re.M)
-
-
-# --- cells ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Item:
-    """A change or finding in cell coordinates, before it is placed in the .ipynb text."""
-
-    cell: int  # index in the cells list (0-based)
-    line: int  # 1-based line in the cell
-    column: int
-    end_line: int
-    end_column: int
-    rule_id: str
-    message: str
-    safety: Safety
-    old_text: str
-    new_text: str | None  # None for a finding
-    shown: int | None = None  # the line named in the message, when it is not `line` (an inserted line)
-
-
-@dataclass
-class _Cell:
-    index: int  # 0-based position in the cells list
-    node: Node  # its `source` value
-    text: str  # the source as one string
-    new: str | None = None  # the migrated source
-    items: list[_Item] = field(default_factory=list)
-
-    @property
-    def number(self) -> int:
-        return self.index + 1
-
-
-def _cell_text(source: Node) -> str | None:
-    if source.kind == "str":
-        return str(source.value)
-    if source.kind == "seq" and all(item.kind == "str" for item in source.items):
-        return "".join(str(item.value) for item in source.items)
-    return None
-
-
-def _line_starts(text: str) -> list[int]:
-    return [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
-
 
 class _Notebook:
     def __init__(self, text: str, root: Node, rules: CompiledRules, render: bool) -> None:
-        self.text = text
         self.root = root
         self.rules = rules
         self.render = render
         self.launch = launch_rules(rules)
-        self.ascii = _escapes_non_ascii(text)
+        self.json = NotebookText(text)
         self.prefix = "_pk"
         while self.prefix in text:
             self.prefix += "x"
-        self.cells: list[_Cell] = []
-        self.python: list[tuple[_Cell, _Masked]] = []  # the cells of the joined program
+        self.cells: list[Cell] = []
+        self.python: list[tuple[Cell, Masked]] = []  # the cells of the joined program
 
     # -- reading the cells --
 
@@ -290,23 +80,23 @@ class _Notebook:
             kind, source = cell.get("cell_type"), cell.get("source")
             if kind is None or kind.value != "code" or source is None:
                 continue
-            text = _cell_text(source)
+            text = cell_text(source)
             if text is None or not text.strip():
                 continue
-            entry = _Cell(index, source, text)
+            entry = Cell(index, source, text)
             self.cells.append(entry)
             self.classify(entry)
 
-    def classify(self, cell: _Cell) -> None:
+    def classify(self, cell: Cell) -> None:
         first_line = cell.text.split("\n", 1)[0]
         magic = re.match(r"[ \t]*%%([\w-]+)[ \t]*(.*?)[ \t\r]*$", first_line)
         if magic is None:
-            self.python.append((cell, _mask(cell.text, self.prefix)))
+            self.python.append((cell, mask(cell.text, self.prefix)))
             return
         name, argument = magic.group(1), magic.group(2)
         body_start = len(first_line) + 1
         if name in _PYTHON_CELL_MAGICS:
-            masked = _mask(cell.text, self.prefix)  # the first line is a magic like any other
+            masked = mask(cell.text, self.prefix)  # the first line is a magic like any other
             self.python.append((cell, masked))
         elif name in _SHELL_CELL_MAGICS or (name == "script" and argument.split()[:1] in (["bash"], ["sh"])):
             self.shell_cell(cell, body_start)
@@ -315,12 +105,12 @@ class _Notebook:
             if target:
                 self.file_cell(cell, target[0].strip("'\""), body_start)
 
-    def shell_cell(self, cell: _Cell, body_start: int) -> None:
+    def shell_cell(self, cell: Cell, body_start: int) -> None:
         collector = Collector(self.launch)
         scan_shell(" " * body_start + cell.text[body_start:], collector)
         self.take(cell, collector)
 
-    def file_cell(self, cell: _Cell, name: str, body_start: int) -> None:
+    def file_cell(self, cell: Cell, name: str, body_start: int) -> None:
         """`%%writefile train.py`: the body is migrated as that file (with its own imports)."""
         from portkit.filekinds import PYTHON, kind_for
 
@@ -342,12 +132,12 @@ class _Notebook:
         if result.new_text is not None:
             cell.new = cell.text[:body_start] + result.new_text
 
-    def add(self, cell: _Cell, span: Span, rule_id: str, message: str, safety: Safety, old: str,
+    def add(self, cell: Cell, span: Span, rule_id: str, message: str, safety: Safety, old: str,
             new: str | None, offset: int = 0) -> None:
-        cell.items.append(_Item(cell.index, span.line + offset, span.column, span.end_line + offset,
+        cell.items.append(Item(cell.index, span.line + offset, span.column, span.end_line + offset,
                                 span.end_column, rule_id, message, safety, old, new))
 
-    def take(self, cell: _Cell, collector: Collector, base: str | None = None) -> str:
+    def take(self, cell: Cell, collector: Collector, base: str | None = None) -> str:
         """Record what a launch-file scan of (a part of) the cell found; returns the edited text."""
         text = cell.text if base is None else base
         edited = apply_edits(text, list(collector.edits.values()))
@@ -393,7 +183,7 @@ class _Notebook:
         if result.new_text is not None:
             self.split(result.new_text, marker)
 
-    def magic_shell(self, cell: _Cell, masked: _Masked) -> None:
+    def magic_shell(self, cell: Cell, masked: Masked) -> None:
         """Shell commands and %env lines inside a Python cell, scanned as launch-file shell."""
         lines = cell.text.split("\n")
         starts = [0]
@@ -406,7 +196,7 @@ class _Notebook:
             view = " " * start + cell.text[start:end]
             scan_shell(view, collector)
         for number in masked.env:
-            match = _ENV_MAGIC.match(lines[number])
+            match = ENV_MAGIC.match(lines[number])
             if match is None:
                 continue
             base = starts[number]
@@ -459,20 +249,20 @@ class _Notebook:
                 after = self.landing_line(item.span.line, joined)
                 number, line = self.locate(after, starts) if after >= starts[0] else (0, 0)
                 cell, _ = self.python[number]
-                cell.items.append(_Item(cell.index, max(1, line), 1, max(1, line), 1, item.rule_id,
+                cell.items.append(Item(cell.index, max(1, line), 1, max(1, line), 1, item.rule_id,
                                         item.message, item.safety, "", item.new_text, shown=line + 1))
                 continue
             number, line = self.locate(item.span.line, starts)
             _, end_line = self.locate(max(item.span.end_line, item.span.line), starts)
             cell, masked = self.python[number]
             if isinstance(item, Change):
-                old = _restore_lines(item.old_text, masked.magics, self.prefix)
-                new = _restore_lines(item.new_text, masked.magics, self.prefix)
-                cell.items.append(_Item(cell.index, line, item.span.column, end_line, item.span.end_column,
+                old = restore_lines(item.old_text, masked.magics, self.prefix)
+                new = restore_lines(item.new_text, masked.magics, self.prefix)
+                cell.items.append(Item(cell.index, line, item.span.column, end_line, item.span.end_column,
                                         item.rule_id, item.message, item.safety, old, new))
             else:
-                text = _restore_lines(item.line_text, masked.magics, self.prefix)
-                cell.items.append(_Item(cell.index, line, item.span.column, end_line, item.span.end_column,
+                text = restore_lines(item.line_text, masked.magics, self.prefix)
+                cell.items.append(Item(cell.index, line, item.span.column, end_line, item.span.end_column,
                                         item.rule_id, item.message, item.safety, text, None))
 
     def split(self, new_text: str, marker: str) -> None:
@@ -485,7 +275,7 @@ class _Notebook:
         for (cell, masked), body in zip(self.python, bodies):
             if not masked.text.endswith("\n") and body.endswith("\n"):
                 body = body[:-1]
-            restored = _restore(body, masked.magics, self.prefix)
+            restored = restore(body, masked.magics, self.prefix)
             if restored != cell.text:
                 cell.new = restored
         # an inserted import (`import torch_npu`) is reported where it landed: the cell of the
@@ -502,7 +292,7 @@ class _Notebook:
                     item.column, item.end_column = 1, 1
                     owner.items.append(item)
 
-    def landing(self, line: str) -> tuple[_Cell | None, int]:
+    def landing(self, line: str) -> tuple[Cell | None, int]:
         for cell, _ in self.python:
             if cell.new is None:
                 continue
@@ -513,94 +303,10 @@ class _Notebook:
 
     # -- writing the notebook back --
 
+    # -- writing the notebook back --
+
     def result(self) -> Migration:
-        by_index = {cell.index: cell for cell in self.cells}
-        changes: list[Change] = []
-        findings: list[Finding] = []
-        for cell in self.cells:
-            for item in cell.items:
-                owner = by_index[item.cell]
-                start = self.json_position(owner, item.line, item.column)
-                end = self.json_position(owner, item.end_line, item.end_column)
-                span = Span(start[0], start[1], max(end[0], start[0]), end[1])
-                message = f"cell {owner.number}, line {item.shown or item.line}: {item.message}"
-                if item.new_text is None:
-                    findings.append(Finding(item.rule_id, message, item.safety, span, item.old_text))
-                else:
-                    changes.append(Change(item.rule_id, message, item.safety, span, item.old_text, item.new_text))
-        order = lambda item: (item.span.line, item.span.column, item.rule_id)  # noqa: E731
-        new_text = None
-        edits = [(cell.node.start, cell.node.end, self.render_source(cell)) for cell in self.cells
-                 if self.render and cell.new is not None and cell.new != cell.text]
-        if edits:
-            parts, last = [], 0
-            for begin, stop, raw in sorted(edits):
-                parts += [self.text[last:begin], raw]
-                last = stop
-            parts.append(self.text[last:])
-            new_text = "".join(parts)
-            try:
-                json.loads(new_text)  # never hand back a broken notebook
-            except ValueError as error:
-                raise MigrationError(f"the rewritten notebook is not valid JSON ({error}); please report") from None
-        return Migration(new_text, tuple(sorted(changes, key=order)), tuple(sorted(findings, key=order)))
-
-    def encode(self, value: str) -> str:
-        return json.dumps(value, ensure_ascii=self.ascii)
-
-    def render_source(self, cell: _Cell) -> str:
-        node, new = cell.node, cell.new or ""
-        if node.kind == "str":
-            return self.encode(new)
-        items = node.items
-        raw_of: dict[str, str] = {}
-        for item in items:
-            raw_of.setdefault(str(item.value), self.text[item.start:item.end])
-        tokens = [raw_of.get(line) or self.encode(line) for line in new.splitlines(keepends=True)]
-        if not items:
-            return "[" + ", ".join(tokens) + "]"
-        lead = self.text[node.start + 1:items[0].start]
-        trail = self.text[items[-1].end:node.end - 1]
-        if len(tokens) == len(items):
-            out, last = ["["], node.start + 1
-            for item, token in zip(items, tokens):
-                out += [self.text[last:item.start], token]
-                last = item.end
-            out.append(self.text[last:node.end])
-            return "".join(out)
-        between = self.text[items[0].end:items[1].start] if len(items) > 1 else "," + lead
-        return "[" + lead + between.join(tokens) + trail + "]"
-
-    def json_position(self, cell: _Cell, line: int, column: int) -> tuple[int, int]:
-        """The place in the .ipynb text of a (line, column) of a cell's source."""
-        starts = _line_starts(cell.text)
-        line = min(max(line, 1), len(starts))
-        offset = min(starts[line - 1] + max(column, 1) - 1, len(cell.text))
-        node = cell.node
-        element, inner = node, offset
-        if node.kind == "seq":
-            for item in node.items:
-                size = len(str(item.value))
-                element = item
-                if inner < size or item is node.items[-1]:
-                    break
-                inner -= size
-        value = str(element.value)
-        at = element.start + 1 + len(self.encode(value[:min(inner, len(value))])) - 2
-        return self.json_lines.position(at)
-
-    @property
-    def json_lines(self) -> LineIndex:
-        if not hasattr(self, "_json_lines"):
-            self._json_lines = LineIndex(self.text)
-        return self._json_lines
-
-
-def _escapes_non_ascii(text: str) -> bool:
-    """Was the notebook written with ensure_ascii (non-ASCII as \\uXXXX escapes)?"""
-    if any(ord(ch) > 127 for ch in text):
-        return False
-    return re.search(r"\\u(?:00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F][0-9a-fA-F])[0-9a-fA-F]{2}", text) is not None
+        return self.json.migration(self.cells, self.render)
 
 
 def _language(root: Node) -> str | None:
