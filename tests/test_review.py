@@ -4,13 +4,16 @@ and the CSV files are exactly msFmkTransplt's."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import json
 import os
 import re
 import shutil
 from collections import Counter
 from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -295,6 +298,21 @@ def test_user_text_is_escaped_everywhere(tmp_path: Path) -> None:
     tables = read_csv_dir(tmp_path / "csv")
     assert tables["change_list.csv"][1][0] == result.path
     assert tables["api_performance_advice.csv"][1][0] == result.path
+
+
+def test_page_inlines_its_assets_under_their_csp_hashes() -> None:
+    """The style sheet and the script are package data, inlined whole, and the page's
+    Content-Security-Policy lets exactly them run (a browser refuses an inline script or style
+    whose hash it does not list)."""
+    page = review.render_html(synthetic_report(3, 2))
+    assets = resources.files("portkit.reports.review") / "assets"
+    csp = next(a["content"] for t, a in parse_html(page).tags if t == "meta" and a.get("http-equiv")) or ""
+    for tag, name, directive in (("style", "review.css", "style-src"), ("script", "review.js", "script-src")):
+        text = (assets / name).read_text(encoding="utf-8")
+        assert page.count(f"<{tag}>{text}</{tag}>") == 1, name
+        digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+        assert f"{directive} 'sha256-{digest}';" in csp, (name, csp)
+    assert "${" not in page
 
 
 def test_script_json_cannot_close_its_block() -> None:
