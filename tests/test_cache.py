@@ -1,5 +1,6 @@
 """The check cache: same answers warm as cold, and a fresh start whenever anything it
-depends on changes (file content, rules, portkit version)."""
+depends on changes (file content, rules, portkit version). What a cache a repository ships
+cannot do (lie, crash a run, write outside the repository) is in test_untrusted_inputs.py."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ safety = "safe"
 [rule.renames]
 "mylib.sync" = "mylib.npu_sync"
 '''
+
+
+@pytest.fixture(autouse=True)
+def own_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache secret of these tests lives in their own user cache folder, not in ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from portkit.pipeline.discovery import DiscoveredFile, DiscoveryError, discover
+from portkit.pipeline.discovery import (
+    DiscoveredFile, DiscoveryError, discover, is_stray_temp, printable_path, unprintable_path,
+)
 
 
 def make_tree(root: Path, files: Iterable[str], content: str = "x = 1\n") -> None:
@@ -306,3 +308,56 @@ def test_relative_paths_stay_relative(tmp_path: Path, monkeypatch: pytest.Monkey
     result = discover([Path(".")])
     assert [f.path for f in result.files] == [Path("b.py"), Path("pkg/a.py")]
     assert [f.relative for f in result.files] == [Path("b.py"), Path("pkg/a.py")]
+
+
+# --- names in output, and portkit's own temporary files ----------------------------------------
+
+@pytest.mark.parametrize("name, shown", [
+    ("plain/path.py", "plain/path.py"),
+    ("ünïcode/名前.py", "ünïcode/名前.py"),
+    ("with space.py", "with space.py"),
+    (os.fsdecode(b"bad\xffbyte.py"), "bad\\xffbyte.py"),
+    ("new\nline\tand\rcr.py", "new\\nline\\tand\\rcr.py"),
+    ("bell\x07del\x7f.py", "bell\\x07del\\x7f.py"),
+    ("c1\x85nbsp\xa0.py", "c1\\u0085nbsp\\u00a0.py"),
+    ("bidi\u202eyp.py", "bidi\\u202eyp.py"),
+    ("line\u2028sep.py", "line\\u2028sep.py"),
+])
+def test_printable_path_is_one_printable_line(name: str, shown: str) -> None:
+    assert printable_path(name) == shown
+    assert printable_path(name).isprintable()
+    if os.sep == "/":
+        assert unprintable_path(printable_path(name)) == name
+
+
+@pytest.mark.skipif(os.sep != "/", reason="a backslash is a separator here")
+def test_a_backslash_in_a_name_is_escaped_so_the_name_comes_back() -> None:
+    name = "a\\x41\\b.py"  # a name that looks like an escape
+    assert printable_path(name) == "a\\\\x41\\\\b.py"
+    assert unprintable_path(printable_path(name)) == name
+
+
+@pytest.mark.parametrize("name, ours", [
+    (".train.py.0123abcd.portkit-tmp", True),
+    (".a b.py.ffffffff.portkit-tmp", True),
+    ("train.py.0123abcd.portkit-tmp", False),  # atomic_write's names start with a dot
+    (".train.py.0123abc.portkit-tmp", False),
+    (".train.py.0123ABCD.portkit-tmp", False),
+    (".train.py.portkit-tmp", False),
+    ("notes.portkit-tmp.py", False),
+])
+def test_stray_temporary_files_are_recognised_by_their_exact_name(name: str, ours: bool) -> None:
+    assert is_stray_temp(name) is ours
+
+
+def test_stray_temporary_files_are_listed_apart_from_sources(tmp_path: Path) -> None:
+    make_tree(tmp_path, ["a.py", "pkg/.b.py.0123abcd.portkit-tmp", "pkg/b.py"])
+    found = discover([tmp_path], suffixes=None)
+    assert [f.relative.as_posix() for f in found.files] == ["a.py", "pkg/b.py"]
+    assert found.strays == (tmp_path / "pkg" / ".b.py.0123abcd.portkit-tmp",)
+
+
+def test_a_missing_path_with_an_odd_name_is_one_printable_line(tmp_path: Path) -> None:
+    with pytest.raises(DiscoveryError) as raised:
+        discover([tmp_path / os.fsdecode(b"no\xff\nsuch.py")])
+    assert str(raised.value).isprintable() and "no\\xff\\nsuch.py" in str(raised.value)

@@ -167,3 +167,27 @@ def test_parse_porcelain_z_rename_and_spaces() -> None:
         PurePosixPath("old name.py"),
         PurePosixPath("dir/x.py"),
     ]
+
+
+# --- file_states: what a report must not overwrite --------------------------------------------
+
+
+def test_file_states(repo: Path, tmp_path: Path) -> None:
+    (repo / "modified.py").write_text("x = 2\n")
+    (repo / "staged.py").write_text("x = 2\n")
+    git(repo, "add", "staged.py")
+    (repo / "notes.md").write_text("mine\n")
+    (repo / "ignored.py").write_text("x = 1\n")
+    outside = tmp_path / "outside.md"
+    outside.write_text("x\n")
+    given = [repo / "clean.py", repo / "modified.py", repo / "staged.py", repo / "notes.md",
+             repo / "ignored.py", repo / "pkg" / "deep clean.py", repo / "missing.md", outside]
+    assert gitstate.file_states(given) == {
+        repo / "clean.py": "tracked", repo / "modified.py": "modified", repo / "staged.py": "modified",
+        repo / "notes.md": "untracked", repo / "pkg" / "deep clean.py": "tracked",
+    }
+
+
+def test_file_states_without_git(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gitstate.shutil, "which", lambda name: None)
+    assert gitstate.file_states([repo / "clean.py"]) == {}

@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -18,25 +17,14 @@ import dataclasses
 from dataclasses import dataclass
 
 from portkit import __version__
+from portkit.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PortkitUsageError, write_file
+from portkit.cli.reporting import REPORT_TARGETS, ReportTargets, check_report_names, write_report
 from portkit.pipeline.config import Config, ConfigError, find_config, load_config
 from portkit.pipeline.discovery import DiscoveryError
 from portkit.ruleset.npu_api import available_versions
 from portkit.ruleset import REPORT_KINDS, TARGETS, RuleError, RuleSet, load_rules
 
-if TYPE_CHECKING:
-    from portkit.model import Report
-from portkit.pipeline.sourcefile import atomic_write
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class PortkitUsageError(click.ClickException):
-    """A one-line error the user must act on (exit 2)."""
-
-    exit_code = EXIT_USAGE
-
-    def show(self, file: object = None) -> None:
-        click.echo(f"portkit: error: {self.message}", err=True)
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "PortkitUsageError", "check_command", "main"]
 
 
 def _load(rule_dirs: Sequence[Path], select: Sequence[str] = (), ignore: Sequence[str] = (),
@@ -136,43 +124,6 @@ def _shim_rules(rule_dirs: Sequence[Path], settings: _Settings) -> RuleSet:
     return RuleSet((*manual, *shim.rules), settings.ruleset.universe, settings.ruleset.npu_version)
 
 
-def _write(path: Path, text: str) -> None:
-    try:
-        atomic_write(path, text.encode("utf-8"))
-    except OSError as error:
-        raise PortkitUsageError(f"{path}: cannot write: {error.strerror or error}") from None
-
-
-REPORT_TARGETS = "FILE.json, FILE.html (review page), FILE.md (pull-request text) or DIR/ (msFmkTransplt CSV files)"
-
-
-def _check_report_targets(targets: Sequence[str]) -> None:
-    from portkit.reports.review import report_format
-
-    for target in targets:
-        if report_format(target) is None:
-            raise PortkitUsageError(f"{target}: unknown report format (use {REPORT_TARGETS})")
-
-
-def _write_report(report: Report, target: str, sources: Mapping[str, tuple[str, str]] | None = None) -> None:
-    """One report, in the format its name asks for (see docs/reports.md)."""
-    from portkit.reports import review
-    from portkit.reports.runreport import to_json
-
-    kind = review.report_format(target)
-    if kind == "csv":
-        try:
-            review.write_csv_dir(report, Path(target))
-        except OSError as error:
-            raise PortkitUsageError(f"{target}: cannot write: {error.strerror or error}") from None
-    elif kind == "html":
-        _write(Path(target), review.render_html(report, sources))
-    elif kind == "md":
-        _write(Path(target), review.render_markdown(report))
-    else:
-        _write(Path(target), to_json(report))
-
-
 def _split_ids(values: Sequence[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
@@ -218,6 +169,8 @@ def main() -> None:
 @click.option("--allow-dirty", is_flag=True, help="Rewrite files even if they have uncommitted git changes.")
 @click.option("--report", "reports", multiple=True, type=click.Path(),
               help=f"Write the full report: {REPORT_TARGETS}. Repeatable.")
+@click.option("--force-report", is_flag=True,
+              help="Let --report overwrite a file git tracks or sees as untracked, or one this run ports.")
 @rules_option
 @click.option("--select", multiple=True, help="Only these rule ids (comma-separated or repeated).")
 @click.option("--ignore", multiple=True, help="Not these rule ids.")
@@ -239,7 +192,8 @@ def main() -> None:
 @_with(config_options)
 def migrate_command(
     paths: tuple[Path, ...], as_diff: bool, output: Path | None, dry_run: bool, allow_dirty: bool,
-    reports: tuple[str, ...], rule_dirs: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
+    reports: tuple[str, ...], force_report: bool, rule_dirs: tuple[Path, ...], select: tuple[str, ...],
+    ignore: tuple[str, ...],
     exclude: tuple[str, ...], no_ignore: bool, jobs: int | None, target: str | None, torch_npu: str | None,
     strategy: str, fix_deps: bool, entries: tuple[Path, ...], config_file: Path | None, no_config: bool,
 ) -> None:
@@ -250,14 +204,14 @@ def migrate_command(
     from portkit.reports.runreport import render_text
     from portkit.reports.review import report_format
     from portkit.pipeline.runner import default_jobs
-    from portkit.pipeline.sinks import OutputError
+    from portkit.pipeline.sinks import CopyError, OutputError
 
     chosen = [name for name, on in (("--diff", as_diff), ("--output", output is not None), ("--dry-run", dry_run)) if on]
     if len(chosen) > 1:
         raise PortkitUsageError(f"{' and '.join(chosen)} cannot be used together")
     if output is not None and len(paths) != 1:
         raise PortkitUsageError("--output takes exactly one source path")
-    _check_report_targets(reports)
+    check_report_names(reports)
     mode = Mode.DIFF if as_diff else Mode.OUTPUT if output else Mode.DRY_RUN if dry_run else Mode.IN_PLACE
     if entries and strategy != "shim":
         raise PortkitUsageError("--entry is for --strategy shim")
@@ -270,21 +224,31 @@ def migrate_command(
         jobs=jobs or default_jobs(), exclude=settings.exclude, respect_gitignore=not no_ignore,
         target=settings.target, config=settings.config, strategy=strategy, entries=entries, fix_deps=fix_deps,
         keep_sources=any(report_format(report) == "html" for report in reports),  # full diffs need the originals
+        before_write=ReportTargets(tuple(reports), force_report, output) if reports else None,
     )
     try:
         with Progress("migrated") as progress:
             run = migrate(options, progress)
     except (DiscoveryError, OutputError, DirtyFilesError, GitStateError) as error:
         raise PortkitUsageError(str(error)) from None
+    except CopyError as error:  # nothing was written: one line, no summary
+        click.echo(f"portkit: error: {error}", err=True)
+        sys.exit(EXIT_FAILED)
     if mode is Mode.DIFF:
         sys.stdout.flush()
         sys.stdout.buffer.write(run.patch)
         sys.stdout.buffer.flush()
+    unwritten = []
     for report in reports:
-        _write_report(run.report, report, run.sources)
+        try:
+            write_report(run.report, report, run.sources)
+        except PortkitUsageError as error:  # the summary still says what happened to the files
+            unwritten.append(error.message)
     # with --diff the patch owns stdout; the summary goes to stderr so `> fix.patch` stays clean
     click.echo(render_text(run.report), nl=False, err=mode is Mode.DIFF)
-    sys.exit(EXIT_FAILED if run.report.failed or run.report.problems else EXIT_OK)
+    for message in unwritten:
+        click.echo(f"portkit: error: {message}", err=True)
+    sys.exit(EXIT_FAILED if unwritten or run.report.failed or run.report.problems else EXIT_OK)
 
 
 @main.command(name="report")
@@ -295,7 +259,7 @@ def report_command(source: Path, outputs: tuple[str, ...]) -> None:
     """Render a JSON report (`portkit migrate --report FILE.json`) for review: HTML, Markdown or CSV."""
     from portkit.reports.runreport import ReportFormatError, from_json_data
 
-    _check_report_targets(outputs)
+    check_report_names(outputs)
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
     except OSError as error:
@@ -307,7 +271,7 @@ def report_command(source: Path, outputs: tuple[str, ...]) -> None:
     except ReportFormatError as error:
         raise PortkitUsageError(f"{source}: {error}") from None
     for output in outputs:
-        _write_report(report, output)
+        write_report(report, output)
         click.echo(f"portkit: wrote {output}", err=True)
 
 
@@ -420,12 +384,12 @@ def check_command(
     except (DiscoveryError, baselines.BaselineError) as error:
         raise PortkitUsageError(str(error)) from None
     if write_baseline is not None:
-        _write(write_baseline, baselines.dumps(run.all_keys))
+        write_file(write_baseline, baselines.dumps(run.all_keys))
         click.echo(f"portkit: recorded {len(run.all_keys)} finding(s) in {write_baseline}", err=True)
         sys.exit(EXIT_OK if exit_zero or not run.errors else EXIT_USAGE)
     text = render(run, output_format)
     if output_file is not None:
-        _write(output_file, click.unstyle(text))  # no colour codes in files
+        write_file(output_file, click.unstyle(text))  # no colour codes in files
     else:
         click.echo(text, nl=False)
     sys.exit(exit_code(run, exit_zero))

@@ -4,12 +4,17 @@
 de-duplicated list of files, skipping what a user would never want rewritten
 (VCS metadata, caches, build output, virtualenvs, git-ignored files) and
 reporting what it could not look at instead of failing the whole run.
+
+It also says how a file is named in output (``printable_path``): any name a file system
+allows, non-UTF-8 bytes, newlines and control characters included, becomes one line of
+printable text that every output format can carry.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -27,7 +32,67 @@ __all__ = [
     "SKIPPED_DIRECTORIES",
     "discover",
     "gitignore_spec",
+    "is_stray_temp",
+    "printable_path",
+    "unprintable_path",
 ]
+
+# The temporary files of sourcefile.atomic_write: ".NAME.<8 hex digits>.portkit-tmp". One
+# left behind (portkit was killed mid-write) is never a source; in-place runs remove it.
+_STRAY_TEMP = re.compile(r"\A\..+\.[0-9a-f]{8}\.portkit-tmp\Z", re.DOTALL)
+
+
+def is_stray_temp(name: str) -> bool:
+    """Whether a file name is one of portkit's own temporary files."""
+    return name.endswith(".portkit-tmp") and _STRAY_TEMP.match(name) is not None
+
+
+# a backslash is a character of a file name only where it is not the separator
+_ESCAPE_BACKSLASH = os.sep == "/"
+_NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
+_UNESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[ntr\\])")
+
+
+def printable_path(text: str) -> str:
+    """A path as output shows it: one line of printable text, whatever bytes the name has.
+
+    A byte that is not UTF-8 (which Python keeps as a lone surrogate, os.fsdecode) becomes
+    `\\xNN`; a newline, tab or carriage return `\\n`, `\\t`, `\\r`; other control and
+    non-printable characters `\\xNN` (ASCII) or `\\uNNNN`; and, where a backslash can be part of a
+    name (not on Windows), a backslash `\\\\`, so `unprintable_path` gives the name back.
+    """
+    if text.isprintable() and not (_ESCAPE_BACKSLASH and "\\" in text):
+        return text  # the common case: nothing to escape
+    return "".join(_escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char] if char != "\\" or _ESCAPE_BACKSLASH else char
+    if char.isprintable() or char == " ":
+        return char
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, surrogate-escaped
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x80:  # \\x80 and up mean bytes, so a C1 control character is \\u0080...
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def unprintable_path(text: str) -> str:
+    """The inverse of ``printable_path`` (``os.fsencode`` of it gives the name's bytes); on
+    Windows, where a backslash separates folders, only a name printed unchanged comes back."""
+    if not _ESCAPE_BACKSLASH or "\\" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        escape = match.group(1)
+        if escape in ("n", "t", "r", "\\"):
+            return {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[escape]
+        code = int(escape[1:], 16)
+        return chr(0xDC00 + code) if escape[0] == "x" and code >= 0x80 else chr(code)
+
+    return _UNESCAPE.sub(replace, text)
 
 
 def gitignore_spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec:
@@ -83,6 +148,18 @@ class DiscoveredFile:
 class Discovery:
     files: tuple[DiscoveredFile, ...]
     problems: tuple[SourceError, ...]
+    # portkit's own temporary files left by an interrupted run (is_stray_temp): never files
+    # to process; an in-place run removes them (sinks.remove_stray_temps)
+    strays: tuple[Path, ...] = ()
+
+
+@dataclass
+class _Found:
+    """What a walk collects: files relative to its root, problems, stray temporary files."""
+
+    files: list[PurePosixPath]
+    problems: list[SourceError]
+    strays: list[Path]
 
 
 @dataclass(frozen=True)
@@ -139,7 +216,7 @@ def discover(
         # lexists: a broken symlink exists as far as the user is concerned
         # and becomes a problem below, not a usage error.
         if not os.path.lexists(path):
-            raise DiscoveryError(f"{path}: no such file or directory")
+            raise DiscoveryError(f"{printable_path(str(path))}: no such file or directory")
 
     filters = _Filter(
         suffixes=None if suffixes is None else tuple(suffixes),
@@ -148,13 +225,15 @@ def discover(
     )
     files: list[DiscoveredFile] = []
     problems: list[SourceError] = []
+    strays: list[Path] = []
     seen: set[str] = set()
     # One path cannot reach a file twice (the walk follows no links), so the realpath of every
     # file (a syscall per path component) is only paid when several paths may overlap.
     overlapping = len(paths) > 1
     for path in paths:
-        found, trouble = _discover_one(path, filters)
+        found, trouble, stray = _discover_one(path, filters)
         problems.extend(trouble)
+        strays.extend(stray)
         if not overlapping:
             files.extend(found)
             continue
@@ -163,31 +242,32 @@ def discover(
             if key not in seen:
                 seen.add(key)
                 files.append(item)
-    return Discovery(files=tuple(files), problems=tuple(problems))
+    return Discovery(files=tuple(files), problems=tuple(problems), strays=tuple(dict.fromkeys(strays)))
 
 
-def _discover_one(path: Path, filters: _Filter) -> tuple[list[DiscoveredFile], list[SourceError]]:
+def _discover_one(path: Path, filters: _Filter) -> tuple[list[DiscoveredFile], list[SourceError], list[Path]]:
     if path.is_symlink() and not path.exists():
-        return [], [SourceError(path, "broken symlink")]
+        return [], [SourceError(path, "broken symlink")], []
     if path.is_dir():
         return _walk_root(path, filters)
     if path.is_file():
-        return [DiscoveredFile(path=path, root=path.parent)], []
-    return [], [SourceError(path, "not a regular file or directory")]
+        if is_stray_temp(path.name) and not path.is_symlink():
+            return [], [], [path]  # named explicitly, still not a source
+        return [DiscoveredFile(path=path, root=path.parent)], [], []
+    return [], [SourceError(path, "not a regular file or directory")], []
 
 
-def _walk_root(root: Path, filters: _Filter) -> tuple[list[DiscoveredFile], list[SourceError]]:
+def _walk_root(root: Path, filters: _Filter) -> tuple[list[DiscoveredFile], list[SourceError], list[Path]]:
     real_root = Path(os.path.realpath(root))
     if filters.respect_gitignore:
         inherited = _inherited_ignores(real_root)
     else:
         inherited = _Inherited(anchor=PurePosixPath(), ignores=(), problems=())
-    files: list[PurePosixPath] = []
-    problems = list(inherited.problems)
-    _walk(root, real_root, PurePosixPath(), inherited, filters, files, problems)
-    files.sort(key=lambda rel: rel.parts)
-    found = [DiscoveredFile(path=root.joinpath(*rel.parts), root=root) for rel in files]
-    return found, problems
+    found = _Found([], list(inherited.problems), [])
+    _walk(root, real_root, PurePosixPath(), inherited, filters, found)
+    found.files.sort(key=lambda rel: rel.parts)
+    files = [DiscoveredFile(path=root.joinpath(*rel.parts), root=root) for rel in found.files]
+    return files, found.problems, found.strays
 
 
 def _walk(
@@ -196,8 +276,7 @@ def _walk(
     rel_dir: PurePosixPath,
     inherited: _Inherited,
     filters: _Filter,
-    files: list[PurePosixPath],
-    problems: list[SourceError],
+    found: _Found,
 ) -> None:
     """Collect wanted files below ``rel_dir`` (relative to ``root``).
 
@@ -209,7 +288,7 @@ def _walk(
         with os.scandir(directory) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
     except OSError as error:
-        problems.append(SourceError(directory, f"unreadable directory: {error.strerror or error}"))
+        found.problems.append(SourceError(directory, f"unreadable directory: {error.strerror or error}"))
         return
 
     names = {entry.name for entry in entries}
@@ -218,7 +297,7 @@ def _walk(
     if filters.respect_gitignore and ".gitignore" in names:
         loaded = _load_ignore_file(directory / ".gitignore", inherited.anchor / rel_dir)
         if isinstance(loaded, SourceError):
-            problems.append(loaded)
+            found.problems.append(loaded)
         else:
             inherited = replace(inherited, ignores=(*inherited.ignores, loaded))
 
@@ -231,13 +310,17 @@ def _walk(
         if _is_excluded(rel, is_dir, inherited, filters):
             continue
         if is_dir:
-            _walk(root, real_root, rel, inherited, filters, files, problems)
+            _walk(root, real_root, rel, inherited, filters, found)
         elif is_link:
             problem = _symlink_problem(Path(entry.path), real_root, filters)
             if problem is not None:
-                problems.append(problem)
-        elif entry.is_file(follow_symlinks=False) and _wanted_suffix(entry.name, filters):
-            files.append(rel)
+                found.problems.append(problem)
+        elif not entry.is_file(follow_symlinks=False):
+            continue
+        elif is_stray_temp(entry.name):
+            found.strays.append(Path(entry.path))
+        elif _wanted_suffix(entry.name, filters):
+            found.files.append(rel)
 
 
 def _is_skipped_directory(name: str) -> bool:
@@ -286,7 +369,7 @@ def _symlink_problem(link: Path, real_root: Path, filters: _Filter) -> SourceErr
     if target.is_dir():
         return None  # symlinked directories are not followed
     if not target.is_relative_to(real_root) and _wanted_suffix(link.name, filters):
-        return SourceError(link, f"symlink to outside the tree ({target})")
+        return SourceError(link, f"symlink to outside the tree ({printable_path(str(target))})")
     return None
 
 

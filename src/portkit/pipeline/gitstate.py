@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["GitStateError", "dirty_files"]
+__all__ = ["GitStateError", "dirty_files", "file_states"]
 
 # Environment variables that would point git at another repository than the
 # one holding the files (set, for example, when portkit runs from a git hook).
@@ -52,6 +52,42 @@ def dirty_files(paths: Iterable[Path]) -> list[Path]:
     for repository in _repositories(git, list(resolved.values())):
         dirty |= _dirty_in(git, repository)
     return [path for path in given if resolved[path] in dirty]
+
+
+def file_states(paths: Iterable[Path]) -> dict[Path, str]:
+    """What git knows of existing files that portkit is about to overwrite with something
+    else (a report): "modified" (uncommitted changes, staged or not), "untracked" (not
+    ignored) or "tracked" (committed, unchanged). Ignored files, files outside any work tree
+    and every file when git is not installed are left out. Keys are the paths as given."""
+    given = [path for path in paths if os.path.isfile(path)]
+    git = shutil.which("git")
+    if git is None or not given:
+        return {}
+    resolved = {path: Path(os.path.realpath(path)) for path in given}
+    states: dict[Path, str] = {}
+    for repository in _repositories(git, list(dict.fromkeys(resolved.values()))):
+        states |= _states_in(git, repository)
+    return {path: states[resolved[path]] for path in given if resolved[path] in states}
+
+
+def _states_in(git: str, repository: _Repository) -> dict[Path, str]:
+    relative = [file.relative_to(repository.top).as_posix() for file in repository.files]
+    states: dict[Path, str] = {}
+    listed = _run_git(git, repository.top, ["ls-files", "-z", "--", *relative])
+    if listed.returncode != 0:
+        message = _first_line(listed.stderr.decode(errors="replace"))
+        raise GitStateError(f"{repository.top}: git ls-files failed: {message}")
+    for name in listed.stdout.split(b"\0"):
+        if name:
+            states[repository.top / os.fsdecode(name)] = "tracked"
+    status = _run_git(git, repository.top, ["status", "--porcelain=v1", "-z", "--untracked-files=all",
+                                            "--", *relative])
+    if status.returncode != 0:
+        message = _first_line(status.stderr.decode(errors="replace"))
+        raise GitStateError(f"{repository.top}: git status failed: {message}")
+    for code, path in _porcelain_entries(status.stdout):
+        states[repository.top / path] = "untracked" if code == b"??" else "modified"
+    return states
 
 
 def _repositories(git: str, files: Sequence[Path]) -> list[_Repository]:
@@ -126,8 +162,13 @@ def parse_porcelain_z(output: bytes) -> list[PurePosixPath]:
     second NUL-terminated field, which is listed too (both sides changed).
     With -z paths are neither quoted nor escaped, so spaces need no care.
     """
+    return [path for _, path in _porcelain_entries(output)]
+
+
+def _porcelain_entries(output: bytes) -> list[tuple[bytes, PurePosixPath]]:
+    """(XY status, path) of every path ``git status --porcelain=v1 -z`` names."""
     fields = output.split(b"\0")
-    paths: list[PurePosixPath] = []
+    entries: list[tuple[bytes, PurePosixPath]] = []
     index = 0
     while index < len(fields):
         entry = fields[index]
@@ -135,12 +176,12 @@ def parse_porcelain_z(output: bytes) -> list[PurePosixPath]:
         if len(entry) < 4:
             continue  # the empty field after the final NUL
         status, path = entry[:2], entry[3:]
-        paths.append(PurePosixPath(os.fsdecode(path)))
+        entries.append((status, PurePosixPath(os.fsdecode(path))))
         if b"R" in status or b"C" in status:
             if index < len(fields) and fields[index]:
-                paths.append(PurePosixPath(os.fsdecode(fields[index])))
+                entries.append((status, PurePosixPath(os.fsdecode(fields[index]))))
             index += 1
-    return paths
+    return entries
 
 
 def _run_git(git: str, cwd: Path, arguments: list[str]) -> subprocess.CompletedProcess[bytes]:

@@ -1,11 +1,18 @@
-"""`portkit migrate`: discovery -> engine -> sink -> report, without any terminal concerns."""
+"""`portkit migrate`: discovery -> engine -> sink -> report, without any terminal concerns.
+
+What it promises about the user's files: a file with uncommitted changes is not rewritten
+in place (unless allow_dirty), nor one that changed on disk while the run read and ported it
+(its fingerprint is taken before it is read: sinks.Fingerprint); `before_write` (the CLI's
+check of its report targets) runs before anything is written, so a refusal there leaves
+every file as it was; portkit's own temporary files of an interrupted run are removed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +21,7 @@ from portkit.pipeline import gitstate
 from portkit.pipeline import runner
 from portkit.pipeline import sinks
 from portkit.pipeline.config import Config
-from portkit.pipeline.discovery import DiscoveredFile, discover
+from portkit.pipeline.discovery import DiscoveredFile, discover, printable_path
 from portkit.model import FileResult, FileStatus, RunProblem
 from portkit.model import Report
 from portkit.ruleset import RuleSet
@@ -32,7 +39,7 @@ class DirtyFilesError(Exception):
     """In-place mode would overwrite uncommitted work."""
 
     def __init__(self, paths: Sequence[Path]) -> None:
-        shown = ", ".join(str(p) for p in paths[:5]) + (" …" if len(paths) > 5 else "")
+        shown = ", ".join(printable_path(str(p)) for p in paths[:5]) + (" …" if len(paths) > 5 else "")
         super().__init__(
             f"{len(paths)} file(s) to migrate have uncommitted changes ({shown}): "
             "commit or stash them first, or pass --allow-dirty"
@@ -55,6 +62,9 @@ class MigrateOptions:
     strategy: str = "port"  # "port": rewrite the code; "shim": the runtime switch at entry points
     entries: tuple[Path, ...] = ()  # --entry files for the shim
     fix_deps: bool = False  # rewrite dependency files too (they are always reported)
+    # called with the run's files once they are ported and before anything is written (in
+    # any mode); what it raises stops the run with every file as it was
+    before_write: Callable[[Sequence[Path]], None] | None = None
 
 
 @dataclass
@@ -78,6 +88,8 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
                      respect_gitignore=options.respect_gitignore)
     files: list[DiscoveredFile] = [f for f in found.files if options.config.selects(f.path) and filekinds.wanted(f.path, options.paths)]
     options = dataclasses.replace(options, ruleset=runner.with_call_site_rule(options.ruleset, files))
+    # in place: each file as it is before it is read, to notice an edit saved during the run
+    found_as = sinks.fingerprints(f.path for f in files) if options.mode is Mode.IN_PLACE else None
     results = []
     shim = options.strategy == "shim"
     for done, result in enumerate(runner.run(files, options.ruleset, options.jobs, check=shim,
@@ -88,24 +100,37 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
     if shim:
         results = _with_switch(options, files, results)
     pairs = list(zip(files, results))
+    if options.before_write is not None:
+        options.before_write([file.path for file in files])
     run = MigrateRun(report=_report(options, results, found.problems, started))
     if options.keep_sources:  # before any sink writes: in place, the original is about to go
         run.sources = _sources(pairs)
+    results = _write(options, pairs, found_as, found.strays, run)
+    run.report = _report(options, results, found.problems, started)
+    return run
+
+
+def _write(options: MigrateOptions, pairs: list[tuple[DiscoveredFile, FileResult]],
+           found_as: Mapping[Path, sinks.Fingerprint] | None, strays: Sequence[Path],
+           run: MigrateRun) -> list[FileResult]:
+    """The sink of the mode; the results, updated for files that could not be written."""
+    results = [result for _, result in pairs]
     if options.mode is Mode.IN_PLACE:
         changed = [file.path for file, result in pairs if result.new_text is not None]
         if not options.allow_dirty:
             dirty = gitstate.dirty_files(changed)
             if dirty:
                 raise DirtyFilesError(dirty)
-        results = sinks.write_in_place(pairs)
-        run.written = changed
+        sinks.remove_stray_temps(strays)
+        results = sinks.write_in_place(pairs, found_as)
+        run.written = [file.path for (file, _), result in zip(pairs, results)
+                       if result.status is FileStatus.CHANGED and result.new_text is not None]
     elif options.mode is Mode.DIFF:
         run.patch = sinks.unified_diff(pairs)
     elif options.mode is Mode.OUTPUT:
         assert options.output is not None
         results = sinks.write_copy(options.paths[0], options.output, pairs)
-    run.report = _report(options, results, found.problems, started)
-    return run
+    return results
 
 
 def _with_switch(options: MigrateOptions, files: Sequence[DiscoveredFile],

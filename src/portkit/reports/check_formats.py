@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -72,6 +73,7 @@ from urllib.parse import quote
 import click
 
 from portkit import __version__
+from portkit.pipeline.discovery import unprintable_path
 from portkit.pipeline import baseline as baselines
 from portkit.pipeline.check import CheckRun, Diagnostic, FileError, Level
 from portkit.ruleset.docs import render_rule
@@ -316,15 +318,15 @@ def _region(d: Diagnostic) -> dict[str, int]:
 def _artifact(path: str) -> dict[str, str]:
     """A relative URI against %SRCROOT% (what code scanning matches to repository files), or
     a file: URI for an absolute path, which code scanning cannot map to the repository anyway."""
-    posix = path.replace("\\", "/")
+    posix = unprintable_path(path).replace("\\", "/")  # the name itself: display paths escape it
     while posix.startswith("./"):
         posix = posix[2:]
     if posix.startswith("/"):
-        return {"uri": "file://" + quote(posix)}
+        return {"uri": "file://" + quote(os.fsencode(posix))}
     if re.match(r"^[A-Za-z]:/", posix):  # a Windows drive
-        return {"uri": "file:///" + posix[:2] + quote(posix[2:])}
+        return {"uri": "file:///" + posix[:2] + quote(os.fsencode(posix[2:]))}
     # percent-encode spaces, '%', ':' (a colon in the first segment would read as a scheme) ...
-    return {"uri": quote(posix, safe="/"), "uriBaseId": SRCROOT}
+    return {"uri": quote(os.fsencode(posix), safe="/"), "uriBaseId": SRCROOT}
 
 
 def _fingerprints(diagnostics: Sequence[Diagnostic]) -> list[str]:
@@ -368,7 +370,7 @@ def render_github(run: CheckRun) -> str:
 def _github_diagnostic(d: Diagnostic) -> str:
     command = "error" if d.level is Level.MANUAL else "warning"
     properties = {
-        "file": d.path.replace("\\", "/"),
+        "file": d.path if os.sep == "/" else d.path.replace(os.sep, "/"),  # "\\" escapes on POSIX
         "line": str(d.span.line),
         "col": str(d.span.column),
         "endLine": str(d.span.end_line),
