@@ -721,7 +721,7 @@ def baselined(proj: Path) -> Path:
     result = check(proj, "--write-baseline", "b.json", ".")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert one_line(result.stderr) == "portkit: recorded 3 finding(s) in b.json"
+    assert one_line(result.stderr) == "portkit: recorded 3 findings in b.json"
     return proj
 
 

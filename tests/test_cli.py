@@ -20,6 +20,10 @@ from typing import Any
 
 import pytest
 
+from click.testing import CliRunner
+
+from portkit import __version__
+from portkit.cli import main
 from conftest import USER_RULE, EXAMPLE_NAMES, EXAMPLES, REPO, Cli, example_tree, git, run_portkit, snapshot, write
 
 GOOD = "import torch\nx = torch.cuda.is_available()\n"
@@ -129,7 +133,7 @@ def test_console_script_migrates_end_to_end(tmp_path: Path) -> None:
     script = shutil.which("portkit")
     assert script, "the `portkit` console script is not on PATH (pip install -e .)"
     version = subprocess.run([script, "--version"], capture_output=True, text=True, check=False)
-    assert version.returncode == 0 and version.stdout.startswith("portkit, version ")
+    assert version.returncode == 0 and version.stdout.startswith("portkit 0.1.0 (ports to torch_npu ")
     shutil.copytree(EXAMPLES / "mnist" / "original", tmp_path / "mnist")
     done = subprocess.run([script, "migrate", "mnist"], cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
@@ -536,7 +540,7 @@ def test_rules_test_and_user_rules(cli: Cli, tmp_path: Path) -> None:
     good = write(tmp_path / "good" / "mine.toml", USER_RULE).parent
     result = cli("rules", "test", good)
     assert result.exit_code == 0, result.output
-    assert "1 rule(s), 2 example(s): 0 failed" in result.stdout
+    assert "1 rule, 2 examples: 0 failed" in result.stdout
 
     listed = cli("rules", "--rules", good)
     assert listed.exit_code == 0 and "my-stream" in listed.stdout
@@ -552,7 +556,7 @@ def test_rules_test_reports_a_wrong_example(cli: Cli, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "my-stream example 2" in result.stdout
     assert "my-stream example 1" not in result.stdout
-    assert "1 rule(s), 2 example(s): 1 failed" in result.stdout
+    assert "1 rule, 2 examples: 1 failed" in result.stdout
 
 
 def test_rules_test_malformed_file_exits_2(cli: Cli, tmp_path: Path) -> None:
@@ -609,3 +613,42 @@ def test_fix_deps_rewrites_dependency_files_only_when_asked(cli: Cli, tmp_path: 
     fixed = cli("migrate", "--allow-dirty", "--fix-deps", work / "requirements.txt")
     assert fixed.exit_code == 0, fixed.output
     assert (work / "requirements.txt").read_bytes() == (source / "fixed" / "requirements.txt").read_bytes()
+
+
+# --- habits carried from ruff: every id portkit prints can be shown, close misses are named ----
+
+
+@pytest.mark.parametrize("rule_id", ["unused-suppression", "unknown-suppression", "shim-entry", "cuda-op-call"])
+def test_rules_show_knows_every_id_portkit_prints(rule_id):
+    result = CliRunner().invoke(main, ["rules", "show", rule_id])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"## {rule_id}\n")
+
+
+def test_rules_show_suggests_the_closest_id():
+    result = CliRunner().invoke(main, ["rules", "show", "device-strng"])
+    assert result.exit_code == 2
+    assert "did you mean 'device-string'?" in result.output
+
+
+def test_rules_show_takes_user_rules_after_the_id():
+    rules = Path(__file__).resolve().parents[1] / "docs" / "examples" / "rules"
+    result = CliRunner().invoke(main, ["rules", "show", "acme-device-utils", "--rules", str(rules)])
+    assert result.exit_code == 0, result.output
+    assert "acme.cuda_utils.X becomes acme.npu_utils.X" in result.output
+
+
+def test_version_names_the_torch_npu_releases():
+    from portkit.ruleset.npu_api import available_versions
+
+    result = CliRunner().invoke(main, ["--version"])
+    releases = available_versions()
+    assert result.output.strip() == (f"portkit {__version__} (ports to torch_npu {releases[-1]} by default; "
+                                     f"--torch-npu knows {', '.join(releases)})")
+
+
+def test_counted_says_it_in_english():
+    from portkit.model import counted
+
+    assert [counted(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
+    assert counted(1, "match", "matches") == "1 match" and counted(3, "match", "matches") == "3 matches"

@@ -14,6 +14,11 @@ from typing import Any
 from portkit import __version__
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """`1 file`, `2 files`: every message that counts says it in English."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 class Safety(str, enum.Enum):
     """How far a change can be trusted without a person looking at it (ruff's "fix safety")."""
 

@@ -17,7 +17,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from portkit import __version__
-from portkit.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PortkitUsageError, write_file
+from portkit.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PortkitUsageError, did_you_mean, write_file
+from portkit.model import counted
 from portkit.cli.reporting import REPORT_TARGETS, ReportTargets, check_report_names, write_report
 from portkit.pipeline.config import Config, ConfigError, find_config, load_config
 from portkit.pipeline.discovery import DiscoveryError
@@ -154,8 +155,14 @@ rules_option = click.option(
 )
 
 
+def _version_message() -> str:
+    releases = available_versions()
+    return (f"%(prog)s %(version)s (ports to torch_npu {releases[-1]} by default; "
+            f"--torch-npu knows {', '.join(releases)})")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="portkit")
+@click.version_option(__version__, prog_name="portkit", message=_version_message())
 def main() -> None:
     """Port PyTorch CUDA code to Huawei Ascend NPUs (torch_npu), reviewably."""
 
@@ -294,18 +301,42 @@ def rules_group(context: click.Context, rule_dirs: tuple[Path, ...]) -> None:
 
 @rules_group.command(name="show")
 @click.argument("rule_id")
+@rules_option
 @click.pass_obj
-def rules_show(rule_dirs: tuple[Path, ...], rule_id: str) -> None:
+def rules_show(group_dirs: tuple[Path, ...], rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
     """Print a rule's documentation: what it does, why, an example, fix safety, source."""
     from portkit.ruleset.docs import render_rule
 
     try:
-        rule = load_rules(rule_dirs, target=None).get(rule_id)
+        ruleset = load_rules([*group_dirs, *rule_dirs], target=None)
     except RuleError as error:
         raise PortkitUsageError(str(error)) from None
-    except KeyError:
-        raise PortkitUsageError(f"unknown rule id '{rule_id}' (see `portkit rules`)") from None
-    click.echo(render_rule(rule), nl=False)
+    if rule_id in ruleset.ids:
+        click.echo(render_rule(ruleset.get(rule_id)), nl=False)
+        return
+    built_in = _built_in_ids()
+    if rule_id in built_in:
+        click.echo(f"## {rule_id}\n\n{built_in[rule_id]}\n", nl=False)
+        return
+    known = [*ruleset.ids, *built_in]
+    raise PortkitUsageError(f"unknown rule id '{rule_id}'{did_you_mean(rule_id, known)} (see `portkit rules`)")
+
+
+def _built_in_ids() -> dict[str, str]:
+    """Ids that portkit prints but no rule file defines: what each means."""
+    from portkit.filekinds.cudaops import CALL_SITE_RULE
+    from portkit.pipeline.suppressions import META_RULES
+
+    return {
+        **{rule_id: f"Reported by `portkit check`: {meaning}." for rule_id, meaning in META_RULES.items()},
+        "shim-entry": ("Made by `portkit migrate --strategy shim`: `import torch_npu` and `from torch_npu.contrib "
+                       "import transfer_to_npu` at each entry point (a script with `if __name__ == \"__main__\":`, "
+                       "or --entry FILE). Fix safety: review."),
+        CALL_SITE_RULE: ("Generated for each tree from the custom operators its C++/CUDA sources register "
+                         "(TORCH_LIBRARY namespaces, pybind11 modules of CUDAExtension builds): every Python call "
+                         "of such an operator is a manual item until the operator has an Ascend C / op-plugin "
+                         "implementation. Fix safety: manual."),
+    }
 
 
 @rules_group.command(name="test")
@@ -324,7 +355,7 @@ def rules_test(directory: Path) -> None:
     for failure in failures:
         click.echo(click.style("FAIL ", fg="red") + str(failure))
     examples = sum(len(r.examples) for r in user.rules)
-    click.echo(f"{len(user.rules)} rule(s), {examples} example(s): {len(failures)} failed")
+    click.echo(f"{counted(len(user.rules), 'rule')}, {counted(examples, 'example')}: {len(failures)} failed")
     sys.exit(EXIT_FAILED if failures else EXIT_OK)
 
 
@@ -385,7 +416,7 @@ def check_command(
         raise PortkitUsageError(str(error)) from None
     if write_baseline is not None:
         write_file(write_baseline, baselines.dumps(run.all_keys))
-        click.echo(f"portkit: recorded {len(run.all_keys)} finding(s) in {write_baseline}", err=True)
+        click.echo(f"portkit: recorded {counted(len(run.all_keys), 'finding')} in {write_baseline}", err=True)
         sys.exit(EXIT_OK if exit_zero or not run.errors else EXIT_USAGE)
     text = render(run, output_format)
     if output_file is not None:

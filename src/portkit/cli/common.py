@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -19,6 +21,12 @@ class PortkitUsageError(click.ClickException):
 
     def show(self, file: object = None) -> None:
         click.echo(f"portkit: error: {self.message}", err=True)
+
+
+def did_you_mean(given: str, known: Iterable[str]) -> str:
+    """`; did you mean 'device-string'?` when one of `known` is close to `given`, else ""."""
+    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def shown(path: Path | str) -> str:
