@@ -14,6 +14,16 @@ from typing import Any
 from portkit import __version__
 
 
+# What a change or a manual item rests on, when it is not a name resolved through the file's
+# imports (the default, ""): reports show it so a reader knows how much to trust the item.
+EVIDENCE = {
+    "value-flow": "the value was followed from where it is written to where it is used",
+    "name-heuristic": "the name of a variable or parameter says what it holds",
+    "static-table": "an API matched against tables derived from the torch and torch_npu wheels",
+    "cpu-trace": "seen executing in a run of the program on the CPU (portkit trace)",
+}
+
+
 def counted(number: int, noun: str, plural: str | None = None) -> str:
     """`1 file`, `2 files`: every message that counts says it in English."""
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
@@ -50,6 +60,7 @@ class Change:
     span: Span
     old_text: str  # the original line(s) the change touches
     new_text: str  # the same line(s) after migration
+    evidence: str = ""  # what the change rests on, when not a resolved name (EVIDENCE)
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class Finding:
     safety: Safety
     span: Span
     line_text: str  # the original line, for reports and baselines
+    evidence: str = ""  # what the item rests on, when not a resolved name (EVIDENCE)
 
 
 class MigrationError(Exception):

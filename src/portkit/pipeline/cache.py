@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from portkit import __version__
-from portkit.model import Change, FileResult, FileStatus, Finding, Safety, Span
+from portkit.model import EVIDENCE, Change, FileResult, FileStatus, Finding, Safety, Span
 from portkit.pipeline.discovery import is_stray_temp
 
-FORMAT = 2
+FORMAT = 3  # 3: changes and findings carry their evidence
 FOLDER = ".portkit_cache"
 GITIGNORE = "# created by portkit: never commit the cache\n*\n"
 CACHEDIR_TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -192,16 +192,22 @@ def _records(entry: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return value
 
 
+def _evidence(value: object) -> str:
+    if value != "" and value not in EVIDENCE:
+        raise _Invalid(f"unknown evidence {value!r}")
+    return str(value)
+
+
 def _encode(result: FileResult) -> dict[str, Any]:
     return {
         "status": str(result.status),
         "error": result.error,
         "changes": [{"rule": c.rule_id, "message": c.message, "safety": str(c.safety),
                      "span": [c.span.line, c.span.column, c.span.end_line, c.span.end_column],
-                     "old": c.old_text, "new": c.new_text} for c in result.changes],
+                     "old": c.old_text, "new": c.new_text, "evidence": c.evidence} for c in result.changes],
         "findings": [{"rule": f.rule_id, "message": f.message, "safety": str(f.safety),
                       "span": [f.span.line, f.span.column, f.span.end_line, f.span.end_column],
-                      "line": f.line_text} for f in result.findings],
+                      "line": f.line_text, "evidence": f.evidence} for f in result.findings],
     }
 
 
@@ -214,10 +220,11 @@ def _decode(path: str, entry: object) -> FileResult:
         path=path, status=_choice(FileStatus, entry.get("status")),
         error=None if error is None else _text(error),
         changes=tuple(Change(_text(c.get("rule")), _text(c.get("message")), _choice(Safety, c.get("safety")),
-                             _span(c.get("span")), _text(c.get("old")), _text(c.get("new")))
+                             _span(c.get("span")), _text(c.get("old")), _text(c.get("new")),
+                             _evidence(c.get("evidence", "")))
                       for c in _records(entry, "changes")),
         findings=tuple(Finding(_text(f.get("rule")), _text(f.get("message")), _choice(Safety, f.get("safety")),
-                               _span(f.get("span")), _text(f.get("line")))
+                               _span(f.get("span")), _text(f.get("line")), _evidence(f.get("evidence", "")))
                        for f in _records(entry, "findings")),
     )
 

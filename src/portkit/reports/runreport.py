@@ -41,12 +41,12 @@ def to_json_data(report: Report) -> dict[str, Any]:
             "error": result.error,
             "changes": [
                 {"rule": c.rule_id, "message": c.message, "safety": str(c.safety), **_span(c.span),
-                 "old_text": c.old_text, "new_text": c.new_text}
+                 "old_text": c.old_text, "new_text": c.new_text, **_evidence(c.evidence)}
                 for c in result.changes
             ],
             "manual_items": [
                 {"rule": m.rule_id, "message": m.message, "safety": str(m.safety), **_span(m.span),
-                 "line_text": m.line_text}
+                 "line_text": m.line_text, **_evidence(m.evidence)}
                 for m in result.findings
             ],
         })
@@ -63,6 +63,10 @@ def to_json_data(report: Report) -> dict[str, Any]:
         "files": files,
         "problems": [{"path": p.path, "reason": p.reason} for p in report.problems],
     }
+
+
+def _evidence(evidence: str) -> dict[str, str]:
+    return {"evidence": evidence} if evidence else {}
 
 
 def to_json(report: Report) -> str:
@@ -87,9 +91,9 @@ def from_json_data(data: Any) -> Report:
             FileResult(
                 path=f["path"], status=FileStatus(f["status"]), error=f.get("error"),
                 changes=tuple(Change(c["rule"], c["message"], Safety(c["safety"]), _read_span(c),
-                                     c["old_text"], c["new_text"]) for c in f["changes"]),
+                                     c["old_text"], c["new_text"], c.get("evidence", "")) for c in f["changes"]),
                 findings=tuple(Finding(m["rule"], m["message"], Safety(m["safety"]), _read_span(m),
-                                       m["line_text"]) for m in f["manual_items"]),
+                                       m["line_text"], m.get("evidence", "")) for m in f["manual_items"]),
             )
             for f in data["files"]
         )
