@@ -234,3 +234,43 @@ def test_a_rewrite_that_a_second_run_would_change_again_is_refused():
         'needs_import = false\nrenames = { "torch.cuda.foo" = "torch.cuda.foo.bar" }\n', "loop.toml")
     with pytest.raises(MigrationError, match="rewrite is not stable: rule loop would change it again"):
         migrate_source("import torch\ntorch.cuda.foo()\n", CompiledRules(RuleSet((looping,))))
+
+
+# --- the rule kinds' units (portkit.python.kinds) -------------------------------------------
+
+
+def test_every_rule_kind_is_applied_by_a_unit_or_named_as_applied_elsewhere():
+    """Each kind portkit.ruleset defines is a unit of the Python rewriter (kinds.KINDS) or
+    named in kinds.APPLIED_ELSEWHERE: a new kind with neither fails here."""
+    from typing import get_args
+
+    from portkit import ruleset
+    from portkit.python.kinds import APPLIED_ELSEWHERE, KINDS
+
+    applied = [spec.__name__ for unit in KINDS for spec in unit.specs]
+    assert len(applied) == len(set(applied)), "two units apply the same kind"
+    assert not set(applied) & APPLIED_ELSEWHERE
+    defined = {spec.__name__ for spec in get_args(ruleset.KindSpec)}
+    assert set(applied) <= defined
+    assert defined - set(applied) <= APPLIED_ELSEWHERE, "a kind with no unit, not named as applied elsewhere"
+    used = {type(rule.spec).__name__ for rule in ruleset.load_rules(target=None).rules}
+    assert used <= defined
+
+
+def test_a_unit_handler_must_name_a_libcst_node_type():
+    import libcst as cst
+
+    from portkit.python.context import Kind
+    from portkit.python.transform import hooks
+
+    class Calls(Kind):
+        def leave_Call(self, original_node, updated_node):
+            return updated_node
+
+    class Typo(Kind):
+        def leave_Cal(self, original_node, updated_node):
+            return updated_node
+
+    assert list(hooks([Calls]).leave) == [cst.Call]
+    with pytest.raises(TypeError, match="Typo.leave_Cal: libcst has no node type Cal"):
+        hooks([Typo])

@@ -1,0 +1,79 @@
+"""report: manual items only, nothing changes.
+
+Uses of listed names, and of names under listed module prefixes that carry guidance (a
+`fallback` rule takes every name no other rule handled); keyword arguments of calls to them
+(`use_cuda=`); listed attributes on any value (`x.is_cuda`); imports of listed modules.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from portkit.python.context import Kind, Use
+from portkit.python.imports import dotted_name, module_name
+from portkit.python.names import has_import
+from portkit.ruleset import Report
+
+
+class ReportKind(Kind):
+    specs = (Report,)
+
+    def use(self, use: Use) -> None:
+        """Exact names always; module prefixes only with guidance (else at their imports)."""
+        seen: set[str] = set()
+        for matched, flag in self.rules.flags_for(use.qualified):
+            spec = flag.spec
+            if flag.rule.id in seen or (spec.fallback and (use.renamed or len(seen) > 0)):
+                continue
+            guidance = spec.guidance.get(matched)
+            if not (matched in spec.names or guidance is not None or spec.fallback):
+                continue  # module prefixes are reported at their imports, not at every use
+            seen.add(flag.rule.id)
+            self.context.flag(flag.rule, use.node, guidance or spec.message.format(name=matched))
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.BaseExpression) -> cst.BaseExpression:
+        flags = self.rules.attribute_flags.get(original_node.attr.value)
+        if flags and self.context.receiver_is_value(original_node.value):
+            name = "." + original_node.attr.value
+            for flag in flags:
+                self.context.flag(flag.rule, original_node, flag.spec.message.format(name=name))
+        return updated_node
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        callee = self.context.callee(original_node)
+        if callee is not None:
+            for _, flag in self.rules.flags_for(callee):
+                for arg in original_node.args:
+                    if arg.keyword is not None and arg.keyword.value in flag.spec.keywords:
+                        self.context.flag(flag.rule, arg, flag.spec.keywords[arg.keyword.value])
+        return updated_node
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.BaseStatement | cst.FlattenSentinel
+    ) -> cst.BaseStatement | cst.FlattenSentinel:
+        """Imports of reported modules (rename-api may have rewritten the line: the statements
+        looked at are the original ones)."""
+        if has_import(original_node):
+            for statement in original_node.body:
+                if isinstance(statement, cst.ImportFrom):
+                    self._flag_import(statement, module_name(statement))
+                elif isinstance(statement, cst.Import):
+                    for alias in statement.names:
+                        self._flag_import(statement, dotted_name(alias.name))
+        return updated_node
+
+    def _flag_import(self, statement: cst.Import | cst.ImportFrom, module: str | None) -> None:
+        if module is None:
+            return
+        seen: set[str] = set()
+        names = [module]
+        if isinstance(statement, cst.ImportFrom) and not isinstance(statement.names, cst.ImportStar):
+            names += [f"{module}.{dotted_name(a.name)}" for a in statement.names]
+        for name in names:
+            parts = name.split(".")
+            for end in range(len(parts), 0, -1):
+                for flag in self.rules.prefix_flags.get(".".join(parts[:end]), ()):
+                    if flag.rule.id not in seen and not flag.spec.fallback:
+                        seen.add(flag.rule.id)
+                        message = flag.spec.guidance.get(module) or flag.spec.message.format(name=module)
+                        self.context.flag(flag.rule, statement, message, statement=statement)
