@@ -21,10 +21,14 @@ import pytest
 
 from conftest import EXAMPLE_NAMES, EXAMPLES, REPO, write
 from portkit.reports import review
+from portkit.reports.next_steps import CANN_SET_ENV, next_steps
+from portkit.reports.review.hunks import _replace_blocks
+from portkit.reports.review.markdown import _code
 from portkit.pipeline.migrate import MigrateOptions, Mode, migrate
 from portkit.model import Change, FileResult, FileStatus, Finding, Safety, Span
 from portkit.reports.runreport import Report, from_json_data, to_json_data
 from portkit.ruleset import load_rules
+from portkit.ruleset.npu_api import load_npu_api
 
 KERNELS = """\
 import torch
@@ -174,7 +178,8 @@ def test_all_formats_agree_with_the_json_report(mixed: tuple[Report, Any], tmp_p
     assert [f["p"] for f in index["files"]] == [f["path"] for f in data["files"]]
     assert sum(f["c"] for f in index["files"]) == summary["changes"]
     assert sum(f["m"] for f in index["files"]) == summary["manual_items"]
-    assert sum(len(g[2]) for g in index["groups"]) == summary["manual_items"]
+    assert sum(len(todo[1]) for g in index["groups"] for todo in g[2]) == summary["manual_items"]
+    assert sum(len(g[2]) for g in index["groups"]) == sum(len(g.todos) for g in review.effort_groups(report))
     details = [blocks[f"portkit-file-{i}"] for i in range(len(index["files"]))]
     noted = Counter()
     for detail in details:  # every change and manual item is annotated exactly once in its diff
@@ -194,7 +199,10 @@ def test_all_formats_agree_with_the_json_report(mixed: tuple[Report, Any], tmp_p
     assert table.pop("total") == (summary["changes"], summary["manual_items"])
     assert {r: c for r, (c, _) in table.items() if c} == summary["changes_by_rule"]
     assert {r: m for r, (_, m) in table.items() if m} == summary["manual_items_by_rule"]
-    assert text.count("\n- [ ] ") == summary["manual_items"]
+    todos = [todo for group in review.effort_groups(report) for todo in group.todos]
+    assert text.count("\n- [ ] ") == len(todos) < summary["manual_items"]  # one to-do per rule and file
+    listed = [int(n) for n in re.findall(r"^- \[ \] `[^`]+`(?: \((\d+) items|:\d+)", text, re.M) if n]
+    assert sum(listed) + sum(1 for todo in todos if len(todo.items) == 1) == summary["manual_items"]
     assert f"**{summary['files_scanned']}** files scanned" in text
     assert text.count("<details>") == summary["files_changed"]
 
@@ -275,7 +283,7 @@ def test_user_text_is_escaped_everywhere(tmp_path: Path) -> None:
         assert {tag for tag, _ in tags.tags} <= {
             "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "p", "code", "main", "section",
             "div", "span", "table", "thead", "tbody", "tfoot", "tr", "th", "td", "button", "noscript", "input",
-            "select", "option", "label", "details", "summary", "ul", "li", "script", "i",
+            "select", "option", "label", "details", "summary", "ul", "ol", "li", "script", "i", "aside",
         }
         assert "<img" not in page and "<b>" not in page and "<script>alert" not in page
         assert page.count("</script>") == 4
@@ -290,6 +298,9 @@ def test_user_text_is_escaped_everywhere(tmp_path: Path) -> None:
 
     text = review.render_markdown(report)
     outside_code = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    span = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")  # a code span: its text shows as it is
+    assert f"{result.path}:3" in [body for _, body in span.findall(outside_code)]
+    outside_code = span.sub("", outside_code)
     assert "<script" not in outside_code and "<img" not in outside_code and "<b>" not in outside_code
     assert "a&lt;/script&gt;x/evil&lt;img" in outside_code
     assert EVIL_TEXT.replace("\u2028", "") in text.replace("\u2028", "")  # verbatim inside the diff fence
@@ -419,11 +430,26 @@ def test_markdown_is_capped_and_says_what_was_cut() -> None:
         assert len(review.render_markdown(report, limit=limit)) <= limit
 
 
-def test_markdown_links_and_checklist() -> None:
+def test_markdown_links_need_a_base() -> None:
+    """A relative link in a pull-request description leads nowhere: without a base address the
+    checklist names files in code spans; with one, it links each line."""
     report = synthetic_report(2, 1, manual_every=1)
     text = review.render_markdown(report)
-    assert "- [ ] [pkg0/module\\_0.py:3](pkg0/module_0.py#L3) cudnn.benchmark has no effect" in text
+    assert "- [ ] `pkg0/module_0.py:3` cudnn.benchmark has no effect" in text
+    assert "](" not in text.split("### Left for a person")[1].split("### Next steps")[0]
     assert "```diff\n@@ -10,1 +10,1 @@ cuda-api: torch.cuda.fn0 → torch.npu.fn0\n-    y0 = torch.cuda.fn0" in text
+    linked = review.render_markdown(report, link_base="https://github.com/o/r/blob/abc123/")
+    assert ("- [ ] [pkg0/module\\_0.py:3](https://github.com/o/r/blob/abc123/pkg0/module_0.py#L3) "
+            "cudnn.benchmark has no effect") in linked
+    outside = Report("migrate", "dry-run", "npu", (FileResult("../up.py", FileStatus.UNCHANGED, (), (
+        Finding("cudnn-flags", "m", Safety.MANUAL, Span(2, 1, 2, 5), "x"),)),))
+    assert "- [ ] `../up.py:2` m" in review.render_markdown(outside, link_base="https://x")  # not under the base
+
+
+def test_markdown_code_spans_hold_any_text() -> None:
+    assert _code("a/b.py:3") == "`a/b.py:3`"
+    assert _code("a`b") == "``a`b``"
+    assert _code("`x") == "`` `x ``" and _code(" y ") == "`  y  `"
 
 
 # --- pieces ------------------------------------------------------------------------------------
@@ -467,3 +493,129 @@ def test_report_format(target: str, expected: str | None) -> None:
 
 def test_existing_directory_is_csv(tmp_path: Path) -> None:
     assert review.report_format(str(tmp_path)) == "csv"
+
+
+# --- read as a reviewer ------------------------------------------------------------------------
+
+IMPORT_BEFORE_CHANGE = "import torch\nfrom torch.cuda.amp import autocast\nx = torch.cuda.is_available()\n"
+IMPORT_BEFORE_BLANKS = '"""doc"""\nimport os\nimport torch\n\n\ndef f():\n    return torch.cuda.is_available()\n'
+TRITON = "import torch\nimport triton\nimport triton.language as tl\nfrom triton import jit\nx = torch.cuda.is_available()\n"
+
+
+def reading_tree(root: Path) -> Path:
+    """Files that read badly once: `import torch_npu` added above a changed import and above
+    blank lines, three triton imports in one file, and the DDP example (its `nccl`)."""
+    write(root / "src" / "before_change.py", IMPORT_BEFORE_CHANGE)
+    write(root / "src" / "before_blanks.py", IMPORT_BEFORE_BLANKS)
+    write(root / "src" / "kernels.py", TRITON)
+    shutil.copytree(EXAMPLES / "ddp" / "original", root / "src" / "ddp")
+    return root
+
+
+@pytest.fixture(scope="module")
+def reading(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, dict[str, tuple[str, str]]]:
+    return run_migrate(reading_tree(tmp_path_factory.mktemp("reading")), "src")
+
+
+def test_the_import_note_is_under_the_inserted_line(reading: tuple[Report, Any]) -> None:
+    """The `torch-npu-import` note follows `import torch_npu` itself, in a block of its own, with
+    or without the sources, also when the line is added above a changed one or above blank lines
+    (its span is the statement after it)."""
+    report, sources = reading
+    checked = 0
+    for result in report.files:
+        entries = review._entries(result)
+        (index,) = [i for i, e in enumerate(entries) if e.rule_id == "torch-npu-import"]
+        for hunks in (review._hunks(result, sources), review._hunks_from_report(result)):
+            (hunk, row), = [(h, t) for h in hunks for t, ids in h.notes.items() if index in ids]
+            rows = hunk.rows
+            assert rows[row].kind == review.ADD and rows[row].text == "import torch_npu", result.path
+            assert row + 1 == len(rows) or rows[row + 1].kind == review.CTX or rows[row + 1].split, result.path
+            assert row == 0 or rows[row - 1].kind == review.CTX or rows[row].split, result.path
+            checked += 1
+    assert checked == 2 * len(report.files) == 8
+
+
+def test_changed_lines_are_paired_with_the_lines_they_change() -> None:
+    old = ["from torch.cuda.amp import autocast", "x = torch.cuda.is_available()"]
+    new = ["import torch_npu", "from torch_npu.npu.amp import autocast", "x = torch.npu.is_available()"]
+    assert _replace_blocks(old, new, 0, 2, 0, 3) == [([], [0]), ([0, 1], [1, 2])]
+    assert _replace_blocks(new, old, 0, 3, 0, 2) == [([0], []), ([1, 2], [0, 1])]
+    assert _replace_blocks(["a = 1"], ["zzz()"], 0, 1, 0, 1) == [([0], [0])]  # nothing alike: one block
+
+
+def test_repeated_manual_items_are_one_to_do_per_file(reading: tuple[Report, Any]) -> None:
+    """Three triton imports in one file are one to-do with its three lines, in the page and in
+    the checklist; the JSON report keeps one item per line."""
+    report, sources = reading
+    (result,) = [f for f in report.files if f.path.endswith("kernels.py")]
+    assert [m.span.line for m in result.findings if m.rule_id == "triton"] == [2, 3, 4]
+    (data,) = [f for f in to_json_data(report)["files"] if f["path"] == result.path]
+    assert len(data["manual_items"]) == 3
+    (group,) = [g for g in review.effort_groups(report) if g.rule_id == "triton"]
+    (todo,) = group.todos
+    assert todo.lines == [2, 3, 4] and todo.result is result and group.score == 3 * 8
+    index = script_blocks(review.render_html(report, sources))["portkit-index"]
+    (coded,) = [g for g in index["groups"] if index["rules"][g[0]] == "triton"]
+    assert [[item[1] for item in items] for _, items in coded[2]] == [[2, 3, 4]]
+    text = review.render_markdown(report)
+    assert text.count("\n- [ ] ") == 1
+    assert "**`triton`** (manual, 3 item(s) in 1 file(s), effort 24)" in text
+    assert "- [ ] `src/kernels.py` (3 items, lines 2, 3, 4) Triton kernels: install triton-ascend" in text
+    linked = review.render_markdown(report, link_base="https://h/r")
+    assert ("- [ ] [src/kernels.py](https://h/r/src/kernels.py) (3 items, lines [2](https://h/r/src/kernels.py#L2), "
+            "[3](https://h/r/src/kernels.py#L3), [4](https://h/r/src/kernels.py#L4)) Triton") in linked
+
+
+def test_tables_by_rule_are_sorted_by_count(mixed: tuple[Report, Any]) -> None:
+    report, sources = mixed
+    counts = Counter(report.changes_by_rule) + Counter(report.findings_by_rule)
+    expected = sorted(counts, key=lambda rule: (-counts[rule], rule))
+    assert len(set(counts.values())) > 2  # the order says something
+    assert re.findall(r'<tr data-rule="([^"]+)">', review.render_html(report, sources)) == expected
+    assert re.findall(r"^\| `([^`]+)` \|", review.render_markdown(report), re.M) == expected
+
+
+def test_the_to_do_list_comes_before_the_tables(mixed: tuple[Report, Any]) -> None:
+    """Totals are one line in the header; then the toolbar, the to-do list and the next steps;
+    the tables by rule and the files after them (tests/test_review_browser.py checks the screen)."""
+    report, sources = mixed
+    page = review.render_html(report, sources)
+    header = page[page.index("<header"):page.index("</header>")]
+    assert header.count("data-total=") == 7 and '<p class="totals">' in header
+    order = [page.index(marker) for marker in ('class="toolbar"', 'id="manual"', 'id="next-steps"', 'id="by-rule"',
+                                                'id="files-section"')]
+    assert order == sorted(order)
+
+
+def test_next_steps_in_the_page_and_the_markdown(mixed: tuple[Report, Any]) -> None:
+    report, sources = mixed
+    lines = next_steps(report)
+    assert report.torch_npu and any(f"torch-npu=={report.torch_npu}" in line for line in lines)
+    reports = ["run.json", "out/a<b>.html"]
+    page = review.render_html(report, sources, reports=reports)
+    aside = re.search(r'<aside id="next-steps".*?</aside>', page, re.S).group(0)
+    assert aside.count("<li>") == len(lines) + 1
+    assert f"<code>source {CANN_SET_ENV}</code>" in aside and "<code>portkit check" in aside
+    torch = load_npu_api(report.torch_npu).torch
+    assert f"pip install torch=={torch} torch-npu=={report.torch_npu}</code>" in aside
+    assert "<code>run.json</code>, <code>out/a&lt;b&gt;.html</code>" in aside
+    plain = re.search(r'<aside id="next-steps".*?</aside>', review.render_html(report, sources), re.S).group(0)
+    assert plain.count("<li>") == len(lines) and "Reports of this run" not in plain
+    text = review.render_markdown(report, reports=reports)
+    section = text.split("\n### Next steps\n\n")[1].split("\n\n")[0].splitlines()
+    assert [line.split(". ", 1)[0] for line in section] == [str(n) for n in range(1, len(lines) + 2)]
+    assert f"`source {CANN_SET_ENV}`" in text
+    assert section[-1] == f"{len(lines) + 1}. Reports of this run: `run.json`, `out/a<b>.html`"
+    assert text.index("### Left for a person") < text.index("### Next steps") < text.index("### Diffs")
+
+
+def test_viewed_marks_are_kept_per_report(mixed: tuple[Report, Any]) -> None:
+    """The page's "viewed" marks are stored under a key of the report: the same run rendered
+    again (from its JSON) has the same key, another run another."""
+    report, sources = mixed
+    key = script_blocks(review.render_html(report, sources))["portkit-index"]["key"]
+    again = from_json_data(json.loads(json.dumps(to_json_data(report))))
+    assert script_blocks(review.render_html(again))["portkit-index"]["key"] == key
+    assert re.fullmatch(r"[0-9a-f]{16}", key)
+    assert script_blocks(review.render_html(synthetic_report(3, 2)))["portkit-index"]["key"] != key

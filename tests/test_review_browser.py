@@ -1,6 +1,7 @@
 """The HTML review page in a real browser (headless Chromium through Playwright): it opens from
 disk with no network, shows the JSON report's totals, and its filters, layouts, lazy diffs,
-search and links work; a 2,000-file report opens and becomes interactive.
+search and links work; the to-do list is on the first screen, "viewed" marks survive a reload,
+within a changed line whole words are marked; a 2,000-file report opens and becomes interactive.
 
 Needs the `playwright` Python package and a Chromium binary (Debian: `apt-get install chromium`,
 found at /usr/bin/chromium, or $PORTKIT_CHROMIUM). `playwright install` is never needed.
@@ -22,7 +23,7 @@ import pytest
 from conftest import REPO
 from portkit.reports import review
 from portkit.reports.runreport import Report, to_json_data
-from test_review import evil_tree, mixed_tree, run_migrate, synthetic_report
+from test_review import evil_tree, mixed_tree, reading_tree, run_migrate, synthetic_report
 
 from playwright import sync_api  # the test extra; a missing dependency fails, it is never skipped
 
@@ -83,14 +84,36 @@ class Page:
         self.context.close()
 
 
+def rendered(root: Path, name: str) -> tuple[Report, Path]:
+    """Migrate root/src (with sources) and write its review page to root/name."""
+    report, sources = run_migrate(root, "src")
+    page = root / name
+    page.write_text(review.render_html(report, sources), encoding="utf-8")
+    return report, page
+
+
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
     """The examples (plus manual-only, manual-heavy and broken files) migrated with sources."""
-    root = mixed_tree(tmp_path_factory.mktemp("browser"))
-    report, sources = run_migrate(root, "src")
-    page = root / "review.html"
-    page.write_text(review.render_html(report, sources), encoding="utf-8")
-    return report, page
+    return rendered(mixed_tree(tmp_path_factory.mktemp("browser")), "review.html")
+
+
+@pytest.fixture(scope="module")
+def reading(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
+    """Files that read badly once (an import added above a changed line, triton imports, nccl)."""
+    return rendered(reading_tree(tmp_path_factory.mktemp("reading")), "reading.html")
+
+
+def file_box(page: Page, path: str) -> Any:
+    return page.page.locator(".file", has=page.page.locator(".path", has_text=path))
+
+
+def expanded(page: Page, path: str) -> Any:
+    """The file whose path holds `path`, opened to its diff."""
+    box = file_box(page, path)
+    box.locator(".fhead").click()
+    assert box.locator("table.diff").count() == 1
+    return box
 
 
 @pytest.fixture
@@ -281,3 +304,96 @@ def test_a_2000_file_report_opens_and_stays_responsive(browser: Any, tmp_path: P
         page.assert_clean()
     finally:
         page.close()
+
+
+def test_the_to_do_list_is_on_the_first_screen(example: tuple[Report, Path], browser: Any) -> None:
+    """At 1280×800 a reviewer sees the to-do list (and the next steps) without scrolling; the
+    totals are one line above it, the tables by rule below it."""
+    _, path = example
+    page = Page(browser, 1280, 800)
+    try:
+        page.open(path)
+        boxes = {name: page.page.locator(selector).bounding_box() for name, selector in (
+            ("totals", "header .totals"), ("todo", "#manual h2"), ("group", "#groups .group >> nth=0"),
+            ("last group", "#groups .group >> nth=-1"), ("steps", "#next-steps h2"), ("tables", "#by-rule"))}
+        for name in ("totals", "todo", "group", "last group", "steps"):
+            box = boxes[name]
+            assert box and 0 <= box["y"] and box["y"] + box["height"] <= 800, (name, box)
+        assert boxes["tables"]["y"] > boxes["last group"]["y"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.page.screenshot(path=str(ARTIFACTS / "review-first-screen.png"))
+        page.assert_clean()
+    finally:
+        page.close()
+
+
+def test_viewed_marks_persist_across_reloads(example: tuple[Report, Path], page: Page) -> None:
+    _, path = example
+    page.open(path)
+    box = expanded(page, "mnist/train.py")
+    box.locator("label.viewed input").check()  # as GitHub: marking a file viewed collapses it
+    assert box.locator("table.diff").count() == 0 and "viewed" in (box.get_attribute("class") or "")
+    total = len(page.visible_files())
+    assert page.page.inner_text("#viewed-count") == f"1 of {total} viewed"
+    key = page.page.evaluate("JSON.parse(document.getElementById('portkit-index').textContent).key")
+    stored = page.page.evaluate("Object.keys(localStorage)")
+    assert stored == [f"portkit-viewed:{key}:src/mnist/train.py"]
+    page.page.reload()
+    page.page.wait_for_function("() => window.portkitReady === true")
+    box = file_box(page, "mnist/train.py")
+    assert box.locator("label.viewed input").is_checked() and "viewed" in (box.get_attribute("class") or "")
+    assert page.page.inner_text("#viewed-count") == f"1 of {total} viewed"
+    assert not file_box(page, "amp/train_amp.py").locator("label.viewed input").is_checked()
+    box.locator("label.viewed input").uncheck()  # unmarked, it opens again
+    assert box.locator("table.diff").count() == 1
+    page.page.reload()
+    page.page.wait_for_function("() => window.portkitReady === true")
+    assert not file_box(page, "mnist/train.py").locator("label.viewed input").is_checked()
+    assert page.page.evaluate("localStorage.length") == 0
+    page.assert_clean()
+
+
+def test_whole_words_are_marked_within_a_changed_line(reading: tuple[Report, Path], page: Page) -> None:
+    """`nccl` → `hccl` marks the word, not the one letter that differs."""
+    _, path = reading
+    page.open(path)
+    box = expanded(page, "ddp/train_ddp.py")
+    cells = box.locator("td.code.del", has_text='backend = "nccl"')
+    assert cells.count() == 1
+    assert cells.locator(".x").all_inner_texts() == ["nccl", "cuda"]
+    added = box.locator("td.code.add", has_text='backend = "hccl"')
+    assert added.locator(".x").all_inner_texts() == ["hccl", "npu"]
+    env = box.locator("td.code.add", has_text="ASCEND_RT_VISIBLE_DEVICES")
+    assert env.locator(".x").all_inner_texts() == ["ASCEND_RT_VISIBLE_DEVICES"]
+    page.assert_clean()
+
+
+def test_the_import_note_follows_the_added_line(reading: tuple[Report, Path], page: Page) -> None:
+    _, path = reading
+    page.open(path)
+    for name in ("before_change.py", "before_blanks.py"):
+        note = expanded(page, name).locator("tr.note[data-rule='torch-npu-import']")
+        assert note.count() == 1
+        above = note.evaluate("tr => tr.previousElementSibling.textContent")
+        assert "import torch_npu" in above and "cuda" not in above, (name, above)
+    # the changed import is shown against its new spelling, not against `import torch_npu`
+    amp = file_box(page, "before_change.py").locator("tr:not(.note)", has_text="from torch.cuda.amp import autocast")
+    assert "from torch_npu.npu.amp import autocast" in amp.inner_text()
+    page.assert_clean()
+
+
+def test_a_file_s_repeated_items_are_one_to_do(reading: tuple[Report, Path], page: Page) -> None:
+    _, path = reading
+    page.open(path)
+    group = page.page.locator("#groups .group[data-rule='triton']")
+    assert "3 items in 1 file" in group.locator("summary").first.inner_text()
+    group.locator("summary").first.click()
+    (todo,) = group.locator("ol > li").all()
+    assert "src/kernels.py" in todo.inner_text() and "3 items" in todo.inner_text() and "lines 2, 3, 4" in todo.inner_text()
+    todo.locator("details.todo > summary .tag").click()  # opens the list of lines
+    links = todo.locator("ul.lines a")
+    assert links.all_inner_texts() == ["line 2", "line 3", "line 4"]
+    links.nth(1).click()
+    target = page.page.locator("tr.note.manual.flash")
+    assert target.count() == 1 and "line 3:1" in target.inner_text()
+    page.assert_clean()

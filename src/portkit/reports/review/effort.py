@@ -49,6 +49,20 @@ DEFAULT_EFFORT = 2
 
 
 @dataclass(frozen=True)
+class Todo:
+    """The manual items of one rule in one file: one thing to do, however many lines it is on
+    (a file's `import triton` lines are one port of its Triton kernels)."""
+
+    file: int  # index among the listed files
+    result: FileResult
+    items: tuple[tuple[int, Finding], ...]  # (entry index in the file, item), by line
+
+    @property
+    def lines(self) -> list[int]:
+        return [finding.span.line for _, finding in self.items]
+
+
+@dataclass(frozen=True)
 class EffortGroup:
     rule_id: str
     weight: int
@@ -57,6 +71,16 @@ class EffortGroup:
     @property
     def score(self) -> int:
         return self.weight * len(self.items)
+
+    @property
+    def todos(self) -> list[Todo]:
+        """The items by file: one to-do per file, in report order."""
+        by_file: dict[int, list[tuple[int, Finding]]] = {}
+        results: dict[int, FileResult] = {}
+        for file, entry, result, finding in self.items:
+            by_file.setdefault(file, []).append((entry, finding))
+            results[file] = result
+        return [Todo(file, results[file], tuple(items)) for file, items in by_file.items()]
 
 
 def _safety_rank(value: str) -> int:

@@ -25,6 +25,7 @@ class _Row:
     new: int | None  # line number in the migrated text
     text: str
     tokens: list[Token]
+    split: bool = False  # a changed row that starts a block of its own (see `_replace_rows`)
 
 
 @dataclass
@@ -40,27 +41,47 @@ class _Hunk:
         return olds[0] if olds else self.old_after, len(olds), news[0] if news else self.new_after, len(news)
 
     def extend(self, rows: list[_Row], notes: dict[int, list[int]]) -> None:
-        """Append the rows (and their notes) of the next group, on the lines right after."""
+        """Append the rows (and their notes) of the next group, on the lines right after; its
+        changed lines are a block of their own (its notes follow it)."""
         base = len(self.rows)
+        if rows:
+            rows[0].split = rows[0].kind != CTX
         self.rows += rows
         for t, ids in notes.items():
             self.notes.setdefault(base + t, []).extend(ids)
 
 
 def _block_ends(rows: Sequence[_Row]) -> list[int]:
-    """For each row, the last row of the run of changed rows it belongs to (itself for context)."""
+    """For each row, the last row of the block of changed rows it belongs to (itself for
+    context). A block is a run of changed rows, cut before each row marked `split`."""
     ends = list(range(len(rows)))
-    i = len(rows) - 1
-    while i >= 0:
-        if rows[i].kind != CTX:
-            j = i
-            while j >= 0 and rows[j].kind != CTX:
-                ends[j] = i
-                j -= 1
-            i = j
-        else:
-            i -= 1
+    end: int | None = None
+    for k in range(len(rows) - 1, -1, -1):
+        if rows[k].kind == CTX:
+            end = None
+            continue
+        if end is None:
+            end = k
+        ends[k] = end
+        if rows[k].split:
+            end = None
     return ends
+
+
+def _inserted_row(rows: Sequence[_Row], lines: Sequence[str], before: int) -> int | None:
+    """The last row of the added lines `lines` (an insertion's text): the occurrence nearest
+    before row `before` (an insertion's span is the statement it precedes, possibly after blank
+    lines), else the first one after it; None when the rows do not hold them."""
+    wanted = [line.strip() for line in lines]
+
+    def holds(k: int) -> bool:
+        return k + len(wanted) <= len(rows) and all(
+            rows[k + t].kind == ADD and rows[k + t].text.strip() == text for t, text in enumerate(wanted))
+
+    starts = [k for k, row in enumerate(rows) if row.kind == ADD and row.text.strip() == wanted[0] and holds(k)]
+    earlier = [k for k in starts if k < before]
+    start = earlier[-1] if earlier else starts[0] if starts else None
+    return None if start is None else start + len(wanted) - 1
 
 
 def _attach(rows: Sequence[_Row], entries: Sequence[Entry]) -> dict[int, list[int]]:
@@ -81,10 +102,10 @@ def _attach(rows: Sequence[_Row], entries: Sequence[Entry]) -> dict[int, list[in
     for index, entry in enumerate(entries):
         line = entry.span.line
         target: int | None = None
-        if isinstance(entry, Change) and entry.old_text == "":  # an inserted line: the new
-            p = position(line)  # line(s) just before the original statement at `line`
-            if p > 0 and rows[p - 1].kind == ADD:
-                target = ends[p - 1]
+        if isinstance(entry, Change) and entry.old_text == "":  # an inserted line: under it
+            inserted = _inserted_row(rows, entry.new_text.split("\n"), position(line))
+            if inserted is not None:
+                target = ends[inserted]
         elif isinstance(entry, Change):
             last = max(entry.span.end_line, line)
             hits = [row_of[n] for n in range(line, last + 1) if n in row_of and rows[row_of[n]].kind == DEL]
@@ -131,10 +152,64 @@ def _opcode_rows(opcodes: Sequence[tuple[str, int, int, int, int]], old: Sequenc
         if tag == "equal":
             rows += [_Row(CTX, old_first + i, new_first + j1 + (i - i1), old[i], tokens(old_tokens, i, old[i]))
                      for i in range(i1, i2)]
-        else:
-            rows += [_Row(DEL, old_first + i, None, old[i], tokens(old_tokens, i, old[i])) for i in range(i1, i2)]
-            rows += [_Row(ADD, None, new_first + j, new[j], tokens(new_tokens, j, new[j])) for j in range(j1, j2)]
+            continue
+        for number, (dels, adds) in enumerate(_replace_blocks(old, new, i1, i2, j1, j2)):
+            block = [_Row(DEL, old_first + i, None, old[i], tokens(old_tokens, i, old[i])) for i in dels]
+            block += [_Row(ADD, None, new_first + j, new[j], tokens(new_tokens, j, new[j])) for j in adds]
+            block[0].split = number > 0
+            rows += block
     return rows
+
+
+_PAIR_CUTOFF = 0.6  # how alike (difflib's ratio) a deleted and an added line must be to be shown side by side
+_PAIR_LIMIT = 2_500  # deleted × added lines of one block above which lines are not paired
+
+
+def _pairs(old: Sequence[str], new: Sequence[str], i1: int, i2: int, j1: int, j2: int,
+           out: list[tuple[int, int]]) -> None:
+    """Append to `out`, in order, the pairs (i, j) of alike lines of old[i1:i2] and new[j1:j2]:
+    the most alike pair, then the same on each side of it (as difflib.Differ pairs lines)."""
+    best, where = _PAIR_CUTOFF, None
+    matcher = difflib.SequenceMatcher(None, autojunk=False)
+    for j in range(j1, j2):
+        matcher.set_seq2(new[j])
+        for i in range(i1, i2):
+            matcher.set_seq1(old[i])
+            if matcher.real_quick_ratio() > best and matcher.quick_ratio() > best and matcher.ratio() > best:
+                best, where = matcher.ratio(), (i, j)
+    if where is None:
+        return
+    _pairs(old, new, i1, where[0], j1, where[1], out)
+    out.append(where)
+    _pairs(old, new, where[0] + 1, i2, where[1] + 1, j2, out)
+
+
+def _replace_blocks(old: Sequence[str], new: Sequence[str], i1: int, i2: int, j1: int,
+                    j2: int) -> list[tuple[list[int], list[int]]]:
+    """old[i1:i2] replaced by new[j1:j2] as blocks of (deleted, added) line indices: runs of
+    alike lines, which the page shows side by side, and the lines between them, so that a line
+    only added (`import torch_npu` above a changed import) is a block of its own, with its note
+    under it, and is not shown against a line it has nothing to do with."""
+    pairs: list[tuple[int, int]] = []
+    if 0 < (i2 - i1) * (j2 - j1) <= _PAIR_LIMIT:
+        _pairs(old, new, i1, i2, j1, j2, pairs)
+    if not pairs:
+        return [(list(range(i1, i2)), list(range(j1, j2)))]
+    blocks: list[tuple[list[int], list[int]]] = []
+    i, j = i1, j1
+    run = False  # whether the last block is a run of pairs that the next pair may extend
+    for pi, pj in pairs:
+        if i < pi or j < pj:
+            blocks.append((list(range(i, pi)), list(range(j, pj))))
+            run = False
+        if not run:
+            blocks.append(([], []))
+        blocks[-1][0].append(pi)
+        blocks[-1][1].append(pj)
+        run, i, j = True, pi + 1, pj + 1
+    if i < i2 or j < j2:
+        blocks.append((list(range(i, i2)), list(range(j, j2))))
+    return blocks
 
 
 def _hunks_from_sources(result: FileResult, old: str, new: str) -> list[_Hunk]:

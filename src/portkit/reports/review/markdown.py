@@ -1,18 +1,21 @@
 """The pull-request summary: totals, a table by rule, the manual items as a checklist (grouped
-by rule, most effort first) and collapsed per-file diffs, capped at `MARKDOWN_LIMIT` characters."""
+by rule, most effort first, one to-do per rule and file), the next steps and collapsed per-file
+diffs, capped at `MARKDOWN_LIMIT` characters."""
 
 from __future__ import annotations
 
 import html
 import os
 import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 from portkit.model import Change, FileResult
 from portkit.model import Report
-from portkit.reports.review.common import _entries, _not_migrated, _rules_used
-from portkit.reports.review.effort import effort_groups
+from portkit.reports.next_steps import next_steps
+from portkit.reports.review.common import _code_parts, _entries, _not_migrated, _rules_by_count, _steps
+from portkit.reports.review.effort import Todo, effort_groups
 from portkit.reports.review.hunks import _hunks_from_report
 
 MARKDOWN_LIMIT = 60_000  # characters; GitHub refuses pull-request descriptions over 65,536
@@ -49,21 +52,75 @@ def _md_diff(result: FileResult) -> str:
     return "\n".join(out)
 
 
-def _md_where(path: str, line: int) -> str:
-    shown = _md(f"{path}:{line}")
-    if os.path.isabs(path) or path.startswith("<"):
-        return shown
-    return f"[{shown}]({quote(path.replace(os.sep, '/'), safe='/')}#L{line})"
+def _code(text: str) -> str:
+    """`text` as a Markdown code span: its fence is longer than any run of backticks inside, and
+    padded where CommonMark would otherwise eat a backtick or a space."""
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" or (text[:1] == text[-1:] == " " and text.strip()) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def render_markdown(report: Report, *, limit: int = MARKDOWN_LIMIT) -> str:
+def _file_url(path: str, link_base: str | None) -> str | None:
+    """The address of a file under `link_base`; None without one, or for a path outside it."""
+    if not link_base or os.path.isabs(path) or path.startswith(("<", "../")) or path == "..":
+        return None
+    return f"{link_base.rstrip('/')}/{quote(path.replace(os.sep, '/'), safe='/')}"
+
+
+def _md_where(path: str, line: int | None, link_base: str | None) -> str:
+    """`path:line` (or `path`): a link to the line under `link_base` (the address of the
+    repository root the report's paths are relative to), else a code span."""
+    shown = f"{path}:{line}" if line is not None else path
+    url = _file_url(path, link_base)
+    if url is not None:
+        return f"[{_md(shown)}]({url}{f'#L{line}' if line is not None else ''})"
+    return _md(shown) if "\n" in shown or "\r" in shown else _code(shown)
+
+
+def _md_lines(path: str, lines: Sequence[int], link_base: str | None) -> str:
+    """The line numbers, each a link to its line when there is a `link_base`."""
+    url = _file_url(path, link_base)
+    return ", ".join(str(n) if url is None else f"[{n}]({url}#L{n})" for n in lines)
+
+
+def _md_todo(todo: Todo, link_base: str | None) -> str:
+    """One to-do of the checklist: a file's manual items of one rule, however many lines."""
+    path = todo.result.path
+    first = todo.items[0][1]
+    if len(todo.items) == 1:
+        return f"- [ ] {_md_where(path, first.span.line, link_base)} {_md(first.message)}\n"
+    lines = list(dict.fromkeys(todo.lines))
+    head = (f"- [ ] {_md_where(path, None, link_base)} ({len(todo.items)} items, "
+            f"line{'s' if len(lines) > 1 else ''} {_md_lines(path, lines, link_base)})")
+    if len({finding.message for _, finding in todo.items}) == 1:
+        return f"{head} {_md(first.message)}\n"
+    return head + "\n" + "".join(f"  - line {_md_lines(path, [finding.span.line], link_base)}: "
+                                 f"{_md(finding.message)}\n" for _, finding in todo.items)
+
+
+def _md_steps(report: Report, reports: Sequence[str]) -> str:
+    """portkit.reports.next_steps's lines as a numbered list, `code` kept as code spans."""
+    lines = [f"{n}. " + "".join(_code(text) if code else _md(text) for code, text in _code_parts(line))
+             for n, line in enumerate(_steps(next_steps(report), reports), 1)]
+    return "\n### Next steps\n\n" + "\n".join(lines) + "\n"
+
+
+def render_markdown(report: Report, *, limit: int = MARKDOWN_LIMIT, link_base: str | None = None,
+                    reports: Sequence[str] = ()) -> str:
     """A pull-request description: totals, a table by rule, the manual items as a checklist
-    (grouped by rule, most effort first) and collapsed per-file diffs; at most `limit`
-    characters, saying what was left out."""
+    (grouped by rule, most effort first, one to-do per rule and file), the next steps and
+    collapsed per-file diffs; at most `limit` characters, saying what was left out.
+
+    `link_base`: the address the report's paths are relative to (e.g.
+    `https://github.com/ORG/REPO/blob/COMMIT`); with it, each to-do links to its lines, without
+    it paths are code spans (a relative link in a pull-request description leads nowhere).
+    `reports`: the names of the run's reports, listed in the next steps."""
     s = report.summary()
     cuts: list[str] = []
     text = _md_head(report, s)
-    text += _md_checklist(report, s["manual_items"], text, limit * 2 // 3, cuts)  # leave room for diffs
+    steps = _md_steps(report, reports)
+    text += _md_checklist(report, s["manual_items"], text, limit * 2 // 3 - len(steps), cuts, link_base)
+    text += steps
     text += _md_diffs(report, text, limit - _TRAILER_ROOM, cuts)
     if cuts:
         text += (f"\n> **Cut to stay under {limit:,} characters:** " + "; ".join(cuts)
@@ -85,10 +142,9 @@ def _md_head(report: Report, s: dict[str, Any]) -> str:
         "| rule | fix safety | changes | manual items |",
         "|---|---|--:|--:|",
     ]
-    changes, manual = report.changes_by_rule, report.findings_by_rule
-    for rule in _rules_used(report):
+    for rule, changed, manual in _rules_by_count(report):
         safety = report.rules.get(rule, {}).get("safety", "?")
-        head.append(f"| `{rule}` | {_md(safety)} | {changes.get(rule, 0)} | {manual.get(rule, 0)} |")
+        head.append(f"| `{rule}` | {_md(safety)} | {changed} | {manual} |")
     head.append(f"| **total** | | **{s['changes']}** | **{s['manual_items']}** |")
     by_safety = " · ".join(f"{k} {v}" for k, v in s["changes_by_safety"].items()) or "none"
     head += ["", f"Changes by fix safety: {by_safety}."]
@@ -101,28 +157,33 @@ def _md_head(report: Report, s: dict[str, Any]) -> str:
     return "\n".join(head) + "\n"
 
 
-def _md_checklist(report: Report, total: int, text: str, budget: int, cuts: list[str]) -> str:
-    """The `total` manual items, by rule, as long as `text` and they stay within `budget`
-    characters; what is left out is added to `cuts`."""
+def _md_checklist(report: Report, total: int, text: str, budget: int, cuts: list[str],
+                  link_base: str | None) -> str:
+    """The `total` manual items, by rule, one to-do per rule and file, as long as `text` and they
+    stay within `budget` characters; what is left out is added to `cuts`."""
     groups = effort_groups(report)
     if not groups:
         return ""
     part = [f"\n### Left for a person ({total})\n"]
+    used = len(text) + len(part[0])
     shown = 0
     for group in groups:
         safety = report.rules.get(group.rule_id, {}).get("safety", "manual")
         summary = report.rules.get(group.rule_id, {}).get("summary", "")
-        title = (f"\n**`{group.rule_id}`** ({_md(safety)}, {len(group.items)} item(s), effort {group.score})"
-                 + (f": {_md(summary)}" if summary else "") + "\n")
-        if len(text) + sum(map(len, part)) + len(title) > budget:
+        todos = group.todos
+        title = (f"\n**`{group.rule_id}`** ({_md(safety)}, {len(group.items)} item(s) in {len(todos)} file(s), "
+                 f"effort {group.score})" + (f": {_md(summary)}" if summary else "") + "\n")
+        if used + len(title) > budget:
             break
         part.append(title)
-        for _, _, result, finding in group.items:
-            line = f"- [ ] {_md_where(result.path, finding.span.line)} {_md(finding.message)}\n"
-            if len(text) + sum(map(len, part)) + len(line) > budget:
+        used += len(title)
+        for todo in todos:
+            line = _md_todo(todo, link_base)
+            if used + len(line) > budget:
                 break
             part.append(line)
-            shown += 1
+            used += len(line)
+            shown += len(todo.items)
     if shown < total:
         cuts.append(f"{total - shown} of {total} manual items are not listed here")
     return "".join(part)

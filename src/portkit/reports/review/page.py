@@ -13,13 +13,17 @@ import html
 import json
 import string
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from portkit.model import Change, FileStatus
 from portkit.model import Report
-from portkit.reports.review.common import SAFETY_ORDER, Sources, _entries, _listed, _not_migrated, _rules_used
+from portkit.reports.next_steps import next_steps
+from portkit.reports.review.common import (
+    SAFETY_ORDER, Sources, _code_parts, _entries, _listed, _not_migrated, _rules_by_count, _steps,
+)
 from portkit.reports.review.effort import effort_groups
 from portkit.reports.review.hunks import _hunks
 
@@ -59,8 +63,10 @@ def _html_data(report: Report, sources: Sources | None) -> tuple[dict[str, Any],
     files, details = [], []
     for result in listed:
         entries = _entries(result)
+        # [kind (0 change, 1 manual item), rule, safety, line, column, message, (1: a line added above `line`)]
         coded = [[0 if isinstance(e, Change) else 1, rule_index[e.rule_id], safety_index.get(str(e.safety), 2),
-                  e.span.line, e.span.column, message(e.message)] for e in entries]
+                  e.span.line, e.span.column, message(e.message),
+                  *([1] if isinstance(e, Change) and e.old_text == "" else [])] for e in entries]
         files.append({
             "p": result.path, "s": str(result.status), "c": len(result.changes), "m": len(result.findings),
             "e": result.error,
@@ -71,12 +77,14 @@ def _html_data(report: Report, sources: Sources | None) -> tuple[dict[str, Any],
         hunks = [] if result.status is FileStatus.FAILED else _hunks(result, sources)
         details.append({
             "e": coded,
-            "h": [[*h.header(), [[r.kind, r.old, r.new, r.tokens] for r in h.rows],
+            "h": [[*h.header(), [[r.kind, r.old, r.new, r.tokens, *([1] if r.split else [])] for r in h.rows],
                    sorted([t, ids] for t, ids in h.notes.items())] for h in hunks],
         })
+    # manual items by rule, most effort first; within a rule one to-do per file:
+    # [rule, weight, [[file, [[entry, line, message, safety], ...]], ...]]
     groups = [[rule_index[g.rule_id], g.weight,
-               [[i, ei, m.span.line, message(m.message), safety_index.get(str(m.safety), 2)]
-                for i, ei, _, m in g.items]]
+               [[todo.file, [[ei, m.span.line, message(m.message), safety_index.get(str(m.safety), 2)]
+                             for ei, m in todo.items]] for todo in g.todos]]
               for g in effort_groups(report)]
     index = {
         "rules": rule_ids,
@@ -88,33 +96,35 @@ def _html_data(report: Report, sources: Sources | None) -> tuple[dict[str, Any],
         "groups": groups,
         "pageSize": 50,
     }
+    # what the page's "viewed" marks are kept under (localStorage): the same run, rendered again
+    # from its JSON report, keeps them; another run starts afresh
+    index["key"] = hashlib.sha256(_script_json(index).encode("utf-8")).hexdigest()[:16]
     return index, details
 
 
 def _totals_html(report: Report) -> str:
+    """The totals as one line under the title (the to-do list comes first on the screen)."""
     s = report.summary()
-    cards = [
-        ("files_scanned", "files scanned"), ("files_changed", "files changed"),
-        ("files_unchanged", "files unchanged"), ("files_failed", "files failed"),
-        ("problems", "paths not readable"), ("changes", "changes (converted)"),
+    labels = [
+        ("files_scanned", "files scanned"), ("files_changed", "changed"), ("files_unchanged", "unchanged"),
+        ("files_failed", "failed"), ("problems", "paths not readable"), ("changes", "changes (converted)"),
         ("manual_items", "manual items (left for a person)"),
     ]
     by_safety = s["changes_by_safety"]
-    notes = {"changes": " · ".join(f"{by_safety[k]} {k}" for k in SAFETY_ORDER if by_safety.get(k))}
-    out = ['<div class="totals">']
-    for key, label in cards:
+    notes = {"changes": ", ".join(f"{by_safety[k]} {k}" for k in SAFETY_ORDER if by_safety.get(k))}
+    out = []
+    for key, label in labels:
         warn = " warn" if key in ("files_failed", "problems", "manual_items") and s[key] else ""
-        note = f'<span class="sub">{_e(notes[key])}</span>' if notes.get(key) else ""
-        out.append(f'<div class="total{warn}" data-total="{key}"><span class="num">{s[key]:,}</span>'
-                   f'<span class="lbl">{_e(label)}</span>{note}</div>')
-    out.append("</div>")
-    return "".join(out)
+        note = f' <span class="sub">({_e(notes[key])})</span>' if notes.get(key) else ""
+        out.append(f'<span class="total{warn}" data-total="{key}"><span class="num">{s[key]:,}</span> '
+                   f'<span class="lbl">{_e(label)}</span>{note}</span>')
+    return f'<p class="totals">{" · ".join(out)}</p>'
 
 
 def _rules_html(report: Report) -> str:
-    changes, manual = report.changes_by_rule, report.findings_by_rule
+    """The table by rule, most changes and manual items first."""
     rows = []
-    for rule in _rules_used(report):
+    for rule, changed, manual in _rules_by_count(report):
         info = report.rules.get(rule, {})
         safety = info.get("safety", "?")
         summary = info.get("summary", "")
@@ -122,7 +132,7 @@ def _rules_html(report: Report) -> str:
             f'<tr data-rule="{_e(rule)}"><td><button type="button" class="rulelink" data-rule="{_e(rule)}" '
             f'title="{_e(info.get("kind", "?"))} rule: click to show only its changes and manual items">'
             f'{_e(rule)}</button></td><td><span class="tag s-{_e(safety)}">{_e(safety)}</span></td>'
-            f'<td class="num">{changes.get(rule, 0)}</td><td class="num">{manual.get(rule, 0)}</td>'
+            f'<td class="num">{changed}</td><td class="num">{manual}</td>'
             f'<td class="sum" title="{_e(summary)}">{_e(summary)}</td></tr>'
         )
     if not rows:
@@ -154,15 +164,23 @@ def _failures_html(report: Report) -> str:
     if not items:
         return ""
     lis = "".join(f'<li><code>{_e(path)}</code>: {_e(reason)}</li>' for path, reason in items)
-    opened = " open" if len(items) <= 20 else ""
+    opened = " open" if len(items) <= 3 else ""
     return (f'<details class="failures"{opened}><summary>Not migrated: {len(items)} file(s) left untouched '
             f'(each with the reason)</summary><ul>{lis}</ul></details>')
 
 
-def render_html(report: Report, sources: Sources | None = None) -> str:
+def _next_steps_html(report: Report, reports: Sequence[str]) -> str:
+    """portkit.reports.next_steps's lines, `code` as <code>; and where the reports went."""
+    items = "".join("<li>" + "".join(f"<code>{_e(text)}</code>" if code else _e(text) for code, text in
+                                     _code_parts(line)) + "</li>" for line in _steps(next_steps(report), reports))
+    return f'<ol class="steps">{items}</ol>'
+
+
+def render_html(report: Report, sources: Sources | None = None, *, reports: Sequence[str] = ()) -> str:
     """The review page. With `sources` (report path -> (original, migrated) text of changed
     files), diffs are full hunks with CONTEXT_LINES of context; without, each change shows its
-    own original and migrated lines (what the JSON report holds)."""
+    own original and migrated lines (what the JSON report holds). `reports`: the names of the
+    run's reports, listed in the next steps."""
     index, details = _html_data(report, sources)
     s = report.summary()
     assets = _assets()
@@ -170,6 +188,7 @@ def render_html(report: Report, sources: Sources | None = None) -> str:
         csp=_e(assets.csp), version=_e(report.version), title=_e(_title(s)), css=assets.css,
         meta=_meta(report, s, sources), totals=_totals_html(report), failures=_failures_html(report),
         by_rule=_rules_html(report), by_safety=_safety_html(report), rule_options=_rule_options(index["rules"], s),
+        next_steps=_next_steps_html(report, reports),
         safety_boxes=_safety_boxes(), summary_json=_script_json(s), index_json=_script_json(index),
         file_blocks=_file_blocks(details), js=assets.js,
     )
@@ -188,9 +207,10 @@ def _meta(report: Report, s: dict[str, Any], sources: Sources | None) -> str:
 
 
 def _rule_options(rules: list[str], s: dict[str, Any]) -> str:
-    """The rule filter's options: each rule that changed or reported something, with its count."""
+    """The rule filter's options: each rule that changed or reported something, with its count,
+    by rule id."""
     counts = Counter(s["changes_by_rule"]) + Counter(s["manual_items_by_rule"])
-    return "".join(f'<option value="{_e(r)}">{_e(r)} ({counts[r]})</option>' for r in rules if counts[r])
+    return "".join(f'<option value="{_e(r)}">{_e(r)} ({counts[r]})</option>' for r in sorted(rules) if counts[r])
 
 
 def _file_blocks(details: list[dict[str, Any]]) -> str:

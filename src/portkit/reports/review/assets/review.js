@@ -7,6 +7,18 @@
   var state = { rule: -1, safe: [true, true, true], q: "", view: "split", sort: "path", page: 0, size: D.pageSize };
   var open = new Set(), cache = new Map(), order = [];
 
+  // --- "viewed" marks, kept in localStorage under this report's key and the file's path ----------
+  var VIEWED = "portkit-viewed:" + D.key + ":", viewed = new Set();
+  function storage(use) {  // localStorage may be missing or refused (private modes, some file:// setups)
+    try { return use(window.localStorage); } catch { return null; }
+  }
+  storage(function (s) {
+    for (var k = 0; k < s.length; k++) {
+      var name = s.key(k);
+      if (name && name.indexOf(VIEWED) === 0) viewed.add(name.slice(VIEWED.length));
+    }
+  });
+
   function fmt(n) { return n.toLocaleString("en-US"); }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -55,31 +67,70 @@
     if (!cls) td.appendChild(document.createTextNode(text));
     else td.appendChild(el("span", cls, text));
   }
-  function fill(td, tokens, a, b) {  // characters [a, b) are the changed part of the line
-    var pos = 0;
+  function fill(td, tokens, ranges) {  // ranges: [[a, b), ...] ascending, the changed parts of the line
+    var pos = 0, r = 0;
+    ranges = ranges || [];
     tokens.forEach(function (t) {
       var cls = typeof t === "string" ? "" : t[0], text = typeof t === "string" ? t : t[1];
-      var start = pos, end = pos + text.length;
+      var start = pos, end = pos + text.length, at = start;
       pos = end;
-      if (a < b && start < b && end > a) {
-        var s1 = Math.max(a, start) - start, s2 = Math.min(b, end) - start;
-        piece(td, cls, text.slice(0, s1));
-        piece(td, (cls + " x").trim(), text.slice(s1, s2));
-        piece(td, cls, text.slice(s2));
-      } else piece(td, cls, text);
+      while (r < ranges.length && ranges[r][1] <= start) r++;
+      for (var k = r; k < ranges.length && ranges[k][0] < end; k++) {
+        var a = Math.max(ranges[k][0], start), b = Math.min(ranges[k][1], end);
+        if (b <= a) continue;
+        piece(td, cls, text.slice(at - start, a - start));
+        piece(td, (cls + " x").trim(), text.slice(a - start, b - start));
+        at = b;
+      }
+      piece(td, cls, text.slice(at - start));
     });
     if (!tokens.length) td.appendChild(document.createTextNode(""));
   }
-  function changedRange(a, b) {  // common prefix and suffix; the rest is what changed
-    var n = Math.min(a.length, b.length), p = 0, s = 0;
-    while (p < n && a[p] === b[p]) p++;
-    while (s < n - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
-    return [[p, a.length - s], [p, b.length - s]];
+  // what changed within a line, compared word by word (a word, a run of spaces, or one other
+  // character), so that "nccl" -> "hccl" marks the word, not its first letter
+  var WORDS = /[\p{L}\p{N}_]+|\s+|[^\p{L}\p{N}_\s]/gu, PUNCT = /^[^\p{L}\p{N}_\s]$/u, LCS_CELLS = 40000;
+  function commonWords(x, y) {  // the longest common subsequence of two word lists: [[i, j], ...]
+    var m = x.length, n = y.length, w = n + 1, t = new Uint16Array((m + 1) * w), out = [], i, j;
+    for (i = m - 1; i >= 0; i--) {
+      for (j = n - 1; j >= 0; j--) {
+        t[i * w + j] = x[i] === y[j] ? t[(i + 1) * w + j + 1] + 1 : Math.max(t[(i + 1) * w + j], t[i * w + j + 1]);
+      }
+    }
+    i = 0; j = 0;
+    while (i < m && j < n) {
+      if (x[i] === y[j]) { out.push([i, j]); i++; j++; }
+      else if (t[(i + 1) * w + j] >= t[i * w + j + 1]) i++;
+      else j++;
+    }
+    return out;
+  }
+  function wordRanges(words, changed) {  // character ranges of the changed words; one character
+    var out = [], pos = 0;              // of punctuation between two changed words joins them
+    words.forEach(function (word, k) {
+      var on = changed[k] || (PUNCT.test(word) && changed[k - 1] && changed[k + 1]);
+      var last = out[out.length - 1];
+      if (on && last && last[1] === pos) last[1] = pos + word.length;
+      else if (on) out.push([pos, pos + word.length]);
+      pos += word.length;
+    });
+    return out;
+  }
+  function changedRanges(a, b) {
+    var x = a.match(WORDS) || [], y = b.match(WORDS) || [], n = Math.min(x.length, y.length), p = 0, s = 0;
+    while (p < n && x[p] === y[p]) p++;
+    while (s < n - p && x[x.length - 1 - s] === y[y.length - 1 - s]) s++;
+    var cx = x.map(function (_, k) { return k >= p && k < x.length - s; });
+    var cy = y.map(function (_, k) { return k >= p && k < y.length - s; });
+    var mx = x.slice(p, x.length - s), my = y.slice(p, y.length - s);
+    if (mx.length * my.length <= LCS_CELLS) {  // a longer middle is marked whole
+      commonWords(mx, my).forEach(function (pair) { cx[p + pair[0]] = false; cy[p + pair[1]] = false; });
+    }
+    return [wordRanges(x, cx), wordRanges(y, cy)];
   }
   function lnCell(n, cls) { return el("td", "ln" + (cls ? " " + cls : ""), n === null ? "" : n); }
   function codeCell(row, cls, range) {
     var td = el("td", "code" + (cls ? " " + cls : ""));
-    if (row) fill(td, row[3], range ? range[0] : 0, range ? range[1] : 0);
+    if (row) fill(td, row[3], range);
     return td;
   }
 
@@ -99,7 +150,7 @@
     rb.title = (D.ruleInfo[e[1]] || {}).summary || "";
     td.appendChild(rb);
     td.appendChild(el("span", "tag s-" + SAFETIES[e[2]], SAFETIES[e[2]]));
-    td.appendChild(el("span", "where", "line " + e[3] + ":" + e[4]));
+    td.appendChild(el("span", "where", e[6] ? "added above line " + e[3] : "line " + e[3] + ":" + e[4]));
     td.appendChild(el("span", "msg", MSGS[e[5]]));
     tr.appendChild(td);
     return tr;
@@ -144,9 +195,13 @@
           continue;
         }
         var start = r, dels = [], adds = [];
-        while (r < rows.length && rows[r][0] !== 0) { (rows[r][0] === 1 ? dels : adds).push(rows[r]); r++; }
+        // a block: changed rows up to the next context row or the next row that starts a block
+        while (r < rows.length && rows[r][0] !== 0 && (r === start || !rows[r][4])) {
+          (rows[r][0] === 1 ? dels : adds).push(rows[r]);
+          r++;
+        }
         var ranges = [];
-        for (var k = 0; k < Math.min(dels.length, adds.length); k++) ranges.push(changedRange(textOf(dels[k][3]), textOf(adds[k][3])));
+        for (var k = 0; k < Math.min(dels.length, adds.length); k++) ranges.push(changedRanges(textOf(dels[k][3]), textOf(adds[k][3])));
         if (split) {
           for (var j = 0; j < Math.max(dels.length, adds.length); j++) {
             var a = dels[j], b = adds[j], tr2 = el("tr");
@@ -198,9 +253,9 @@
   }
   function fileRow(i) {
     var f = FILES[i], isOpen = open.has(i);
-    var box = el("section", "file" + (isOpen ? " open" : ""));
+    var box = el("section", "file" + (isOpen ? " open" : "") + (viewed.has(f.p) ? " viewed" : ""));
     box.id = "file-" + i;
-    var head = el("button", "fhead");
+    var line = el("div", "fline"), head = el("button", "fhead");
     head.type = "button";
     head.setAttribute("aria-expanded", isOpen ? "true" : "false");
     var name = el("span");
@@ -208,11 +263,31 @@
     head.append(name, el("span", "st st-" + f.s, f.s), el("span", "num", f.c),
                 el("span", "num" + (f.m ? " m-pos" : ""), f.m), pct(f));
     head.addEventListener("click", function () { toggle(i); });
+    var mark = el("label", "viewed"), check = el("input");
+    check.type = "checkbox";
+    check.checked = viewed.has(f.p);
+    check.title = "Mark as viewed: collapses the file; kept in this browser";
+    check.addEventListener("change", function () { markViewed(i, check.checked); });
+    mark.append(check, document.createTextNode(" Viewed"));
+    line.append(head, mark);
     var body = el("div", "fbody");
     body.hidden = !isOpen;
     if (isOpen) renderDiff(i, body);
-    box.append(head, body);
+    box.append(line, body);
     return box;
+  }
+  function markViewed(i, on) {  // as GitHub does: a file marked viewed collapses, unmarked it opens
+    var path = FILES[i].p;
+    if (on) viewed.add(path); else viewed.delete(path);
+    storage(function (s) { if (on) s.setItem(VIEWED + path, "1"); else s.removeItem(VIEWED + path); });
+    var box = $("file-" + i);
+    if (box) box.classList.toggle("viewed", on);
+    toggle(i, !on);
+    countViewed();
+  }
+  function countViewed() {
+    var n = FILES.filter(function (f) { return viewed.has(f.p); }).length;
+    $("viewed-count").textContent = FILES.length ? fmt(n) + " of " + fmt(FILES.length) + " viewed" : "";
   }
   function toggle(i, force) {
     var want = force === undefined ? !open.has(i) : force;
@@ -220,7 +295,7 @@
     var box = $("file-" + i);
     if (!box) return;
     box.classList.toggle("open", want);
-    box.firstChild.setAttribute("aria-expanded", want ? "true" : "false");
+    box.querySelector(".fhead").setAttribute("aria-expanded", want ? "true" : "false");
     var body = box.lastChild;
     body.hidden = !want;
     if (want) renderDiff(i, body); else body.textContent = "";
@@ -250,59 +325,94 @@
     $("files-count").textContent = "(" + fmt(order.length) + " of " + fmt(FILES.length) + ")";
     pager("pager-top");
     pager("pager-bottom");
+    countViewed();
   }
 
-  // --- manual items by rule ------------------------------------------------------------------
-  function itemOk(item) {  // item: [file, entry, line, message, safety]
-    var g = this;
-    if (!ruleOk(g[0], item[4])) return false;
+  // --- the to-do list: manual items by rule, one to-do per file --------------------------------
+  // D.groups: [rule, weight, [[file, [[entry, line, message, safety], ...]], ...]]
+  function itemOk(rule, file, item) {
+    if (!ruleOk(rule, item[3])) return false;
     if (!state.q) return true;
-    return (FILES[item[0]].p + "\n" + RULES[g[0]] + "\n" + MSGS[item[3]]).toLowerCase().indexOf(state.q) >= 0;
+    return (FILES[file].p + "\n" + RULES[rule] + "\n" + MSGS[item[2]]).toLowerCase().indexOf(state.q) >= 0;
+  }
+  function plural(n, word) { return fmt(n) + " " + word + (n === 1 ? "" : "s"); }
+  function itemLink(file, item, text) {
+    var a = el("a", null, text);
+    a.href = "#f" + file + "e" + item[0];
+    a.dataset.file = file;
+    a.dataset.entry = item[0];
+    return a;
+  }
+  function todoRow(file, items) {  // one file's visible items of one rule
+    var li = el("li"), first = items[0], path = FILES[file].p;
+    if (items.length === 1) {
+      li.append(itemLink(file, first, path + ":" + first[1]), document.createTextNode(" \u2014 "), el("span", "msg", MSGS[first[2]]));
+      return li;
+    }
+    var lines = items.map(function (it) { return it[1]; });
+    var others = items.filter(function (it) { return it[2] !== first[2]; }).length;
+    var det = el("details", "todo"), sum = el("summary"), list = el("ul", "lines");
+    sum.append(itemLink(file, first, path), el("span", "tag n", plural(items.length, "item")),
+               el("span", "where", "lines " + lines.slice(0, 8).join(", ") + (lines.length > 8 ? ", \u2026" : "")),
+               document.createTextNode(" \u2014 "),
+               el("span", "msg", MSGS[first[2]] + (others ? " (and " + plural(others, "other message") + ")" : "")));
+    items.forEach(function (it) {
+      var row = el("li");
+      row.appendChild(itemLink(file, it, "line " + it[1]));
+      if (it[2] !== first[2]) row.append(document.createTextNode(" \u2014 "), el("span", "msg", MSGS[it[2]]));
+      list.appendChild(row);
+    });
+    det.append(sum, list);
+    li.appendChild(det);
+    return li;
+  }
+  function renderGroup(g, todos, shown, all) {  // todos: [[file, visible items], ...]
+    var info = D.ruleInfo[g[0]] || {};
+    var det = el("details", "group");
+    det.dataset.rule = RULES[g[0]];
+    var sum = el("summary");
+    sum.append(el("span", "rid", RULES[g[0]]), el("span", "tag s-" + (info.safety || "manual"), info.safety || "?"),
+               el("span", "cnt", plural(shown, "item") + (shown < all ? " of " + fmt(all) : "") + " in " + plural(todos.length, "file")),
+               el("span", "eff", "effort " + g[1] * all + " (" + plural(g[1], "point") + " \u00d7 " + all + ")"),
+               el("span", "sum", info.summary || ""));
+    det.appendChild(sum);
+    det.addEventListener("toggle", function () {
+      if (!det.open || det.querySelector("ol")) return;
+      var ol = el("ol"), limit = 300;
+      function add(from) {
+        todos.slice(from, from + limit).forEach(function (t) { ol.appendChild(todoRow(t[0], t[1])); });
+      }
+      add(0);
+      det.appendChild(ol);
+      if (todos.length > limit) {
+        var more = el("button", "plain more", "Show all " + fmt(todos.length));
+        more.type = "button";
+        more.addEventListener("click", function () { add(limit); limit = todos.length; more.remove(); });
+        det.appendChild(more);
+      }
+    });
+    return det;
   }
   function renderGroups() {
-    var box = $("groups"), total = 0, all = 0;
+    var box = $("groups"), total = 0, all = 0, todoCount = 0;
     box.textContent = "";
     D.groups.forEach(function (g) {
-      var items = g[2].filter(itemOk, g);
-      all += g[2].length;
-      if (!items.length) return;
-      total += items.length;
-      var info = D.ruleInfo[g[0]] || {};
-      var det = el("details", "group");
-      det.dataset.rule = RULES[g[0]];
-      var sum = el("summary");
-      sum.append(el("span", "rid", RULES[g[0]]), el("span", "tag s-" + (info.safety || "manual"), info.safety || "?"),
-                 el("span", "cnt", items.length + (items.length === 1 ? " item" : " items") + (items.length < g[2].length ? " of " + g[2].length : "")),
-                 el("span", "eff", "effort " + g[1] * g[2].length + " (" + g[1] + (g[1] === 1 ? " point" : " points") + " \u00d7 " + g[2].length + ")"),
-                 el("span", "sum", info.summary || ""));
-      det.appendChild(sum);
-      det.addEventListener("toggle", function () {
-        if (!det.open || det.querySelector("ol")) return;
-        var ol = el("ol"), limit = 300;
-        function add(from) {
-          items.slice(from, from + limit).forEach(function (it) {
-            var li = el("li"), a = el("a", null, FILES[it[0]].p + ":" + it[2]);
-            a.href = "#f" + it[0] + "e" + it[1];
-            a.dataset.file = it[0];
-            a.dataset.entry = it[1];
-            li.append(a, document.createTextNode(" \u2014 "), el("span", "msg", MSGS[it[3]]));
-            ol.appendChild(li);
-          });
-        }
-        add(0);
-        det.appendChild(ol);
-        if (items.length > limit) {
-          var more = el("button", "plain more", "Show all " + items.length);
-          more.type = "button";
-          more.addEventListener("click", function () { add(limit); limit = items.length; more.remove(); });
-          det.appendChild(more);
-        }
+      var todos = [], shown = 0, count = 0;
+      g[2].forEach(function (todo) {
+        var items = todo[1].filter(function (it) { return itemOk(g[0], todo[0], it); });
+        count += todo[1].length;
+        if (items.length) { todos.push([todo[0], items]); shown += items.length; }
       });
-      box.appendChild(det);
+      all += count;
+      if (!todos.length) return;
+      total += shown;
+      todoCount += todos.length;
+      box.appendChild(renderGroup(g, todos, shown, count));
     });
     if (!all) box.appendChild(el("p", "hint", "Nothing: every CUDA use was converted."));
     else if (!total) box.appendChild(el("p", "hint", "No manual item matches the filters."));
-    $("manual-count").textContent = "(" + (total < all ? total + " of " : "") + all + ")";
+    $("manual-count").textContent = "(" + (total < all ? fmt(total) + " of " : "") + plural(all, "item") +
+      (todoCount ? ", " + plural(todoCount, "to-do") : "") + ")";
   }
 
   // --- controls ------------------------------------------------------------------------------
