@@ -319,6 +319,20 @@ def wheel_version(wheel: Wheel) -> tuple[str, str]:
     return found["__version__"], found.get("git_version", "")
 
 
+def requires_torch(wheel: Wheel) -> dict[str, str]:
+    """The torch release this torch_npu is built for, from its METADATA `Requires-Dist: torch==...`
+    (`torch (==2.6.0+cpu)` in older wheels, `torch==2.13.0.*` in newer ones): the requirement as
+    written, without spaces or parentheses, and the plain release it names."""
+    metadata = wheel.text(next(n for n in sorted(wheel.names) if n.endswith(".dist-info/METADATA")))
+    for line in metadata.splitlines():
+        found = re.fullmatch(r"Requires-Dist:\s*torch\s*\(?\s*==\s*([^\s);]+)\s*\)?\s*", line)
+        if found:
+            pinned = found.group(1)
+            release = re.sub(r"(\+.*|\.\*)$", "", pinned)
+            return {"requirement": f"torch=={pinned}", "version": release}
+    raise SystemExit(f"{wheel.path.name}: METADATA has no `Requires-Dist: torch==...`")
+
+
 def derive(wheel_path: Path) -> dict[str, Any]:
     wheel = Wheel(wheel_path)
     version, git_version = wheel_version(wheel)
@@ -342,6 +356,7 @@ def derive(wheel_path: Path) -> dict[str, Any]:
         "version": version,
         "source": {"wheel": wheel_path.name, "sha256": hashlib.sha256(wheel_path.read_bytes()).hexdigest(),
                    "git_version": git_version},
+        "requires_torch": requires_torch(wheel),
         "torch": {"version": torch_facts["torch_version"],
                   "note": "torch.cuda* fields, torch.distributed presence and tensor_methods come from this "
                           "installed torch, run with TORCH_DEVICE_BACKEND_AUTOLOAD=0"},

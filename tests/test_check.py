@@ -60,6 +60,7 @@ MIX_RULES = {
 MIX_MANUAL = {"flash-attn", "xformers", "data-parallel", "cudnn-flags"}
 
 
+HINT = "{} fixable with `portkit migrate` (`portkit migrate --diff` shows the patch)."
 TEXT_FINDING = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<rule>[a-z0-9-]+) (?P<message>.*)$")
 ANSI = "\x1b["
 
@@ -80,7 +81,7 @@ def check(cwd: Path, *args: object) -> Result:
 
 
 def check_json(cwd: Path, *args: object) -> tuple[int, dict[str, Any]]:
-    result = check(cwd, "-o", "json", *args)
+    result = check(cwd, "--output-format", "json", *args)
     assert result.exit_code in (0, 1, 2), result.output
     return result.exit_code, json.loads(result.stdout)
 
@@ -132,7 +133,9 @@ def test_exit_1_with_findings(proj: Path) -> None:
     example_tree(proj, "original")
     result = check(proj, ".")
     assert result.exit_code == 1, result.output
-    assert result.stdout.splitlines()[-1].startswith("Found ")
+    assert result.stdout.splitlines()[-2].startswith("Found ")
+    assert re.fullmatch(r"\d+ fixable with `portkit migrate` \(`portkit migrate --diff` shows the patch\)\.",
+                        result.stdout.splitlines()[-1])
 
 
 def test_exit_2_for_an_unparsable_file_which_is_named(proj: Path) -> None:
@@ -142,7 +145,7 @@ def test_exit_2_for_an_unparsable_file_which_is_named(proj: Path) -> None:
     assert result.exit_code == 2, result.output
     lines = result.stdout.splitlines()
     assert "bad.py: error: syntax error at line 2: '(' was never closed" in lines
-    assert lines[-1] == "Found 3 findings (2 fixable, 1 manual) in 1 file; 1 file could not be checked."
+    assert lines[-2] == "Found 3 findings (2 fixable, 1 manual) in 1 file; 1 file could not be checked."
 
 
 def test_unparsable_file_without_cuda_is_not_parsed(proj: Path) -> None:
@@ -205,8 +208,9 @@ def test_text_lines_and_count_line(proj: Path) -> None:
     write(proj / "t.py", SMALL)
     result = check(proj, "t.py")
     assert result.exit_code == 1
-    *lines, summary = result.stdout.splitlines()
+    *lines, summary, hint = result.stdout.splitlines()
     assert summary == "Found 3 findings (2 fixable, 1 manual) in 1 file."
+    assert hint == HINT.format(2)
     parsed = [TEXT_FINDING.match(line) for line in lines]
     assert all(parsed), lines
     assert [(int(m["line"]), int(m["column"]), m["rule"]) for m in parsed] == SMALL_EXPECTED
@@ -225,8 +229,8 @@ def test_text_count_line_plurals_and_files(proj: Path) -> None:
     write(proj / "a.py", FIXABLE_ONLY)
     write(proj / "b" / "c.py", FIXABLE_ONLY)
     result = check(proj, ".")
-    assert result.stdout.splitlines()[-1] == "Found 4 findings (4 fixable, 0 manual) in 2 files."
-    assert [line.split(":")[0] for line in result.stdout.splitlines()[:-1]] == ["a.py", "a.py", "b/c.py", "b/c.py"]
+    assert result.stdout.splitlines()[-2:] == ["Found 4 findings (4 fixable, 0 manual) in 2 files.", HINT.format(4)]
+    assert [line.split(":")[0] for line in result.stdout.splitlines()[:-2]] == ["a.py", "a.py", "b/c.py", "b/c.py"]
 
 
 # --- check and migrate agree -----------------------------------------------------------------
@@ -290,9 +294,9 @@ def test_output_formats(proj: Path, fmt: str) -> None:
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github", "junit"])
 def test_output_file_holds_the_output_without_ansi_codes(proj: Path, fmt: str) -> None:
     write(proj / "t.py", SMALL)
-    plain = check(proj, "-o", fmt, "t.py")
+    plain = check(proj, "--output-format", fmt, "t.py")
     (proj / "out").mkdir()
-    to_file = invoke_in_colour(proj, "check", "-j", "1", "-o", fmt, "--output-file", "out/report.txt", "t.py")
+    to_file = invoke_in_colour(proj, "check", "-j", "1", "--output-format", fmt, "-o", "out/report.txt", "t.py")
     assert to_file.exit_code == plain.exit_code == 1
     assert to_file.stdout == ""  # the findings went to the file
     written = (proj / "out" / "report.txt").read_text(encoding="utf-8")
@@ -750,6 +754,7 @@ def test_baseline_new_line_is_the_only_finding(baselined: Path) -> None:
     assert result.stdout.splitlines() == [
         "t.py:4:9: tensor-cuda .cuda() → .npu() (fixable)",
         "Found 1 finding (1 fixable, 0 manual) in 1 file; 3 matched the baseline.",
+        HINT.format(1),
     ]
 
 
@@ -776,7 +781,7 @@ def test_baseline_duplicated_line_is_new(baselined: Path) -> None:
     result = check(baselined, "--baseline", "b.json", ".")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == "t.py:4:11: tensor-cuda .cuda() → .npu() (fixable)"
-    assert len(result.stdout.splitlines()) == 2
+    assert len(result.stdout.splitlines()) == 3  # the finding, the count, the hint
 
 
 def test_baseline_changed_line_is_new(baselined: Path) -> None:
@@ -842,7 +847,7 @@ def test_jobs_do_not_change_the_output(proj: Path) -> None:
     outputs = {}
     for jobs in ("1", "2"):
         for fmt in ("text", "json"):
-            result = invoke_cli("check", "-j", jobs, "-o", fmt, "src", cwd=proj)
+            result = invoke_cli("check", "-j", jobs, "--output-format", fmt, "src", cwd=proj)
             assert result.exit_code == 2
             outputs[jobs, fmt] = result.stdout
     assert outputs["1", "text"] == outputs["2", "text"]
@@ -918,7 +923,7 @@ def _fenced(text: str, language: str) -> list[str]:
 
 
 def test_check_json_doc_example_is_real_output(tmp_path: Path) -> None:
-    """docs/check-json.md shows a source file and `portkit check -o json` of it: they must match."""
+    """docs/check-json.md shows a source file and `portkit check --output-format json` of it: they must match."""
     text = (DOCS / "check-json.md").read_text(encoding="utf-8")
     source, = [block for block in _fenced(text, "python") if "cuda" in block]
     shown, = _fenced(text, "json")
@@ -944,4 +949,5 @@ def test_ci_doc_uses_the_manifest_hooks() -> None:
     ids = {h["id"] for h in read_manifest()}
     mentioned = set(re.findall(r"- id: (portkit-[a-z-]+)", text))
     assert mentioned and mentioned <= ids
-    assert "github/codeql-action/upload-sarif@v3" in text and "security-events: write" in text
+    assert "github/codeql-action/upload-sarif@v4" in text and "security-events: write" in text
+    assert "uses: github/codeql-action/upload-sarif@v3" not in text  # being retired (December 2026)

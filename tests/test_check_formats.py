@@ -26,7 +26,7 @@ import pytest
 
 from portkit import __version__
 from portkit.pipeline.check import CheckOptions, CheckRun, Diagnostic, FileError, Level, check
-from portkit.reports.check_formats import FORMATS, SARIF_FINGERPRINT, render
+from portkit.reports.check_formats import FORMATS, SARIF_FINGERPRINT, check_message, render
 from portkit.model import Safety, Span
 from portkit.ruleset.docs import render_rule
 from portkit.ruleset import RuleSet, load_rules
@@ -226,7 +226,7 @@ def test_sarif_rule_documentation(small: CheckRun, ruleset: RuleSet) -> None:
 
 def test_sarif_messages_and_regions(small: CheckRun) -> None:
     for d, result in zip(small.diagnostics, sarif_run(small)["results"]):
-        assert result["message"]["text"] == d.message
+        assert result["message"]["text"] == check_message(d)
         region = result["locations"][0]["physicalLocation"]["region"]
         assert (region["startLine"], region["startColumn"], region["endLine"], region["endColumn"]) == (
             d.span.line, d.span.column, d.span.end_line, d.span.end_column)
@@ -332,7 +332,7 @@ def test_github_commands_round_trip(which: str, request: pytest.FixtureRequest) 
             "file": d.path, "line": str(d.span.line), "col": str(d.span.column),
             "endLine": str(d.span.end_line), "endColumn": str(d.span.end_column), "title": f"portkit {d.rule_id}",
         }
-        assert message == d.message
+        assert message == check_message(d)
     for e, (command, properties, message) in zip(run.errors, commands[len(run.diagnostics):]):
         assert command == "error" and properties == {"file": e.path} and e.reason in message
 
@@ -446,17 +446,18 @@ def text_lines(run: CheckRun) -> list[str]:
 def test_text_one_line_per_diagnostic(which: str, request: pytest.FixtureRequest) -> None:
     run: CheckRun = request.getfixturevalue(which)
     lines = text_lines(run)
-    assert len(lines) == len(run.diagnostics) + len(run.errors) + 1
+    assert len(lines) == len(run.diagnostics) + len(run.errors) + 1 + (1 if run.fixable else 0)  # summary, hint
     for d, line in zip(run.diagnostics, lines):
-        expected = f"{d.path}:{d.span.line}:{d.span.column}: {d.rule_id} {' '.join(d.message.splitlines())}"
+        expected = f"{d.path}:{d.span.line}:{d.span.column}: {d.rule_id} {' '.join(check_message(d).splitlines())}"
         assert line == expected + (" (fixable)" if d.fixable else "")
     for e, line in zip(run.errors, lines[len(run.diagnostics):]):
         assert line == f"{e.path}: error: {e.reason}"
 
 
 def test_text_summary_lines(small: CheckRun, clean: CheckRun, real: CheckRun) -> None:
-    assert text_lines(small)[-1] == (
-        "Found 5 findings (3 fixable, 2 manual) in 2 files; 2 matched the baseline; 1 file could not be checked.")
+    assert text_lines(small)[-2:] == [
+        "Found 5 findings (3 fixable, 2 manual) in 2 files; 2 matched the baseline; 1 file could not be checked.",
+        "3 fixable with `portkit migrate` (`portkit migrate --diff` shows the patch)."]
     assert text_lines(clean) == ["All clear: 120 files checked, no unported CUDA usage."]
     assert text_lines(replace(clean, baselined=3)) == [
         "All clear: 120 files checked, no new unported CUDA usage (3 matched the baseline)."]
@@ -464,8 +465,10 @@ def test_text_summary_lines(small: CheckRun, clean: CheckRun, real: CheckRun) ->
         f"{BROKEN}: error: {small.errors[0].reason}",
         "No findings in 120 files checked; 1 file could not be checked."]
     manual = sum(1 for d in real.diagnostics if not d.fixable)
-    assert text_lines(real)[-1] == (
+    assert text_lines(real)[-2] == (
         f"Found {len(real.diagnostics)} findings ({real.fixable} fixable, {manual} manual) in 1 file.")
+    assert text_lines(real)[-1].startswith(f"{real.fixable} fixable with `portkit migrate`")
+    assert not any("fixable with" in line for line in text_lines(replace(small, diagnostics=small.diagnostics[3:])))
 
 
 def test_text_is_styled_for_terminals(small: CheckRun) -> None:
@@ -487,3 +490,55 @@ def test_cli_renders_each_format(fmt: str, cli: Cli, tmp_path: Path) -> None:
         json.loads(result.output)
     if fmt == "junit":
         ET.fromstring(result.output)
+
+
+# --- check says "needed" for an import it does not add ---------------------------------------------
+
+
+@pytest.mark.parametrize(("message", "level", "expected"), [
+    ("import torch_npu added", Level.FIXABLE, "import torch_npu needed"),
+    ("cell 3, line 3: import torch_npu added", Level.FIXABLE, "cell 3, line 3: import torch_npu needed"),
+    ("import torch added (the rewritten name needs it)", Level.FIXABLE,
+     "import torch needed (the rewritten name needs it)"),
+    ('"cuda" → "npu"', Level.FIXABLE, '"cuda" → "npu"'),
+    ("import torch_npu added", Level.MANUAL, "import torch_npu added"),  # not a change check describes
+])
+def test_check_message_describes_a_change_not_made(message: str, level: Level, expected: str) -> None:
+    assert check_message(diagnostic("t.py", 2, 1, "torch-npu-import", message, level, "x = 1")) == expected
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_no_format_claims_the_import_was_added(fmt: str, real: CheckRun) -> None:
+    assert any(d.rule_id == "torch-npu-import" for d in real.diagnostics)
+    out = render(real, fmt)
+    assert "import torch_npu needed" in out and "import torch_npu added" not in out
+
+
+# --- SARIF and GitHub's limits -------------------------------------------------------------------
+
+
+def test_sarif_kept_takes_manual_items_first_in_order() -> None:
+    from portkit.reports.check_formats import sarif_kept
+
+    levels = [Level.FIXABLE, Level.MANUAL, Level.FIXABLE, Level.MANUAL, Level.FIXABLE]
+    found = tuple(diagnostic("t.py", i + 1, 1, "r", "m", level, "x") for i, level in enumerate(levels))
+    assert sarif_kept(found, limit=5) == [0, 1, 2, 3, 4]
+    assert sarif_kept(found, limit=3) == [0, 1, 3]
+    assert sarif_kept(found, limit=1) == [1]
+    assert sarif_kept(found, limit=0) == []
+
+
+def test_sarif_over_the_limit_is_capped_and_says_so(small: CheckRun, sarif_schema: dict[str, Any],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from portkit.reports import check_formats
+
+    uncapped = dict(zip(fingerprints(small), [d.level for d in small.diagnostics]))
+    monkeypatch.setattr(check_formats, "SARIF_MAX_RESULTS", 3)
+    log = json.loads(render(small, "sarif"))
+    results = log["runs"][0]["results"]
+    assert len(results) == 3 and [r["level"] for r in results].count("error") == 2  # both manual items kept
+    assert {r["partialFingerprints"][SARIF_FINGERPRINT] for r in results} <= set(uncapped)  # the same fingerprints
+    notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert [n["level"] for n in notes] == ["error", "warning"]
+    assert notes[1]["message"]["text"].startswith("2 findings left out: GitHub code scanning rejects a run of more than 3")
+    assert sarif_errors(log, sarif_schema) == []

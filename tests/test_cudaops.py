@@ -308,7 +308,7 @@ def test_check_and_migrate_report_the_python_calls_of_the_trees_operators(cli, t
 
     project = tmp_path / "ext"
     shutil.copytree(DATA, project)
-    result = cli("check", "--no-config", "-o", "json", project)
+    result = cli("check", "--no-config", "--output-format", "json", project)
     calls = sorted((Path(d["path"]).name, d["line"]) for d in json.loads(result.output)["findings"]
                    if d["rule"] == "cuda-op-call")
     assert calls == [("layers.py", 10), ("layers.py", 15), ("layers.py", 19)]
@@ -321,7 +321,7 @@ def test_check_and_migrate_report_the_python_calls_of_the_trees_operators(cli, t
     # the generated rule is part of the check cache key: a new registration shows at once
     ops = project / "csrc" / "ops.cpp"
     ops.write_text(ops.read_text(encoding="utf-8").replace("fused_rmsnorm", "fused_norm"), encoding="utf-8")
-    result = cli("check", "--no-config", "-o", "json", project)
+    result = cli("check", "--no-config", "--output-format", "json", project)
     rows = [d["line"] for d in json.loads(result.output)["findings"] if d["rule"] == "cuda-op-call"]
     assert rows == [10, 15]
 
@@ -332,5 +332,5 @@ def test_ignoring_cuda_op_also_drops_the_call_sites(cli, tmp_path):
 
     project = tmp_path / "ext"
     shutil.copytree(DATA, project)
-    result = cli("check", "--no-config", "--ignore", "cuda-op", "-o", "json", project)
+    result = cli("check", "--no-config", "--ignore", "cuda-op", "--output-format", "json", project)
     assert not [d for d in json.loads(result.output)["findings"] if d["rule"] in ("cuda-op", "cuda-op-call")]

@@ -203,7 +203,7 @@ def test_a_report_that_fails_late_still_gets_the_summary(tmp_path: Path, monkeyp
     monkeypatch.setattr(reporting, "write_file", full_disk)
     result = invoke_cli("migrate", ".", "--report", "run.json", cwd=tmp_path)
     assert result.exit_code == 1
-    assert "1 files scanned, 1 changed" in result.stdout
+    assert "1 file scanned, 1 changed" in result.stdout
     assert one_line(result.stderr) == "portkit: error: run.json: cannot write: No space left on device"
     assert (tmp_path / "train.py").read_text() == PORTED
 

@@ -119,10 +119,7 @@ def test_rederive_matches_shipped_file(version: str) -> None:
         f"no torch_npu {version} wheel in ~/.cache/portkit/wheels: run `python scripts/fetch_npu_wheels.py` "
         "(part of the README's test command)"
     )
-    spec = importlib.util.spec_from_file_location("derive_npu_api", REPO / "scripts" / "derive_npu_api.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _derive_module()
     shipped = json.loads((REPO / "src" / "portkit" / "ruleset" / "data" / f"torch_npu-{version}.json").read_text())
     assert json.loads(json.dumps(module.derive(wheel))) == shipped
 
@@ -167,3 +164,47 @@ def test_has(name: str) -> None:
 ])
 def test_has_not(name: str) -> None:
     assert not load_npu_api(VERSION).has(name)
+
+
+# ---- the torch each release pairs with (its wheel's METADATA) ---------------------------------------
+
+@pytest.mark.parametrize(("version", "torch", "requirement"), [
+    ("2.1.0.post17", "2.1.0", "torch==2.1.0+cpu"),
+    ("2.6.0", "2.6.0", "torch==2.6.0+cpu"),
+    ("2.9.0", "2.9.0", "torch==2.9.0+cpu"),
+    ("2.13.0", "2.13.0", "torch==2.13.0.*"),
+])
+def test_each_release_names_the_torch_it_pairs_with(version: str, torch: str, requirement: str) -> None:
+    api = load_npu_api(version)
+    assert (api.torch, api.torch_requirement) == (torch, requirement)
+
+
+def test_every_shipped_release_has_a_torch_pairing() -> None:
+    for version in available_versions():
+        api = load_npu_api(version)
+        assert api.torch and api.torch_requirement.startswith(f"torch=={api.torch}"), version
+
+
+def _derive_module() -> Any:
+    spec = importlib.util.spec_from_file_location("derive_npu_api", REPO / "scripts" / "derive_npu_api.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("Requires-Dist: torch (==2.1.0+cpu)", {"requirement": "torch==2.1.0+cpu", "version": "2.1.0"}),
+    ("Requires-Dist: torch==2.13.0.*", {"requirement": "torch==2.13.0.*", "version": "2.13.0"}),
+    ("Requires-Dist: torch==2.9.0", {"requirement": "torch==2.9.0", "version": "2.9.0"}),
+])
+def test_requires_torch_reads_both_metadata_spellings(tmp_path: Path, line: str, expected: dict[str, str]) -> None:
+    import zipfile
+
+    wheel_path = tmp_path / "torch_npu-9.9.9-py3-none-any.whl"
+    with zipfile.ZipFile(wheel_path, "w") as archive:
+        archive.writestr("torch_npu-9.9.9.dist-info/METADATA",
+                         f"Metadata-Version: 2.1\nName: torch_npu\nRequires-Dist: torchvision\n{line}\n"
+                         "Requires-Dist: numpy\n")
+    module = _derive_module()
+    assert module.requires_torch(module.Wheel(wheel_path)) == expected

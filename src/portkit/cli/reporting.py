@@ -1,6 +1,10 @@
 """`--report` targets: which format a name asks for, writing a report, and never overwriting
 what is not portkit's to overwrite.
 
+A name without a suffix that says csv (`mini_csv`, `csv`) is the CSV folder even without its
+trailing `/`; any other name portkit cannot place is refused with the closest it can
+(`run.jsn` → did you mean 'run.json'?; `out.csv` → 'out/': the CSV report is a folder).
+
 Before `portkit migrate` writes anything (in place, a copy, a patch), every report target is
 checked (`ReportTargets.check`): it must be writable, and an existing file there must not be
 one the run ports, nor one with uncommitted changes in git, nor a file git tracks or sees as
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from portkit.cli.common import PortkitUsageError, shown, write_file
+from portkit.cli.common import PortkitUsageError, did_you_mean, shown, write_file
 
 if TYPE_CHECKING:
     from portkit.model import Report
@@ -26,12 +30,38 @@ REPORT_TARGETS = "FILE.json, FILE.html (review page), FILE.md (pull-request text
 FORCE = "--force-report"
 
 
-def check_report_names(targets: Sequence[str]) -> None:
+KIND_NAMES = {"json": "JSON report", "html": "review page", "md": "pull-request description",
+              "csv": "msFmkTransplt CSV files"}
+
+
+def report_target(target: str) -> str:
+    """The target as portkit writes it: a suffix-less name that says csv gets its trailing `/`;
+    a name no format fits is a usage error with a suggestion."""
     from portkit.reports.review import report_format
 
-    for target in targets:
-        if report_format(target) is None:
-            raise PortkitUsageError(f"{shown(target)}: unknown report format (use {REPORT_TARGETS})")
+    if report_format(target) is not None:
+        return target
+    stem, suffix = os.path.splitext(target)
+    if not suffix and "csv" in os.path.basename(target).lower():
+        return target + "/"
+    if suffix.lower() == ".csv":
+        suggestion = f"; did you mean '{stem}/'? (the CSV report is a folder of files)"
+    else:
+        suggestion = did_you_mean(target, [stem + s for s in (".json", ".html", ".md", "/")])
+    raise PortkitUsageError(f"{shown(target)}: unknown report format{suggestion} (use {REPORT_TARGETS})")
+
+
+def check_report_names(targets: Sequence[str]) -> list[str]:
+    """Every target resolved (report_target), before anything runs."""
+    return [report_target(target) for target in targets]
+
+
+def described(target: str) -> str:
+    """`review.html (review page)`, for the list of reports a run wrote."""
+    from portkit.reports.review import report_format
+
+    kind = report_format(target)
+    return f"{shown(target)} ({KIND_NAMES[kind]})" if kind in KIND_NAMES else shown(target)
 
 
 def write_report(report: Report, target: str, sources: Mapping[str, tuple[str, str]] | None = None) -> None:
@@ -39,6 +69,7 @@ def write_report(report: Report, target: str, sources: Mapping[str, tuple[str, s
     from portkit.reports import review
     from portkit.reports.runreport import to_json
 
+    target = report_target(target)  # `mini_csv` is the CSV folder for every caller
     kind = review.report_format(target)
     if kind == "csv":
         try:

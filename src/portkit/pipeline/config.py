@@ -35,6 +35,8 @@ class Config:
     per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()  # added to `select` (ruff's extend-select)
+    extend_ignore: tuple[str, ...] = ()  # added to `ignore`
     target: str | None = None
     rules: tuple[Path, ...] = ()  # extra rule folders, resolved against the config's folder
     baseline: Path | None = None
@@ -77,7 +79,8 @@ class Config:
         return ignored
 
 
-_KEYS = {"include", "exclude", "per-file-ignores", "select", "ignore", "target", "rules", "baseline", "torch-npu"}
+_KEYS = {"include", "exclude", "per-file-ignores", "select", "ignore", "extend-select", "extend-ignore", "target",
+         "rules", "baseline", "torch-npu"}
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -185,6 +188,8 @@ def load_config(path: Path | None) -> Config:
         per_file_ignores={k: tuple(v) for k, v in per_file.items()},
         select=_strings(table, "select", where),
         ignore=_strings(table, "ignore", where),
+        extend_select=_strings(table, "extend-select", where),
+        extend_ignore=_strings(table, "extend-ignore", where),
         target=_choice(table, "target", where, _targets),
         rules=tuple(base / p for p in _strings(table, "rules", where)),
         baseline=base / baseline if baseline else None,

@@ -22,8 +22,7 @@ from portkit.pipeline import runner
 from portkit.pipeline import sinks
 from portkit.pipeline.config import Config
 from portkit.pipeline.discovery import DiscoveredFile, discover, printable_path
-from portkit.model import FileResult, FileStatus, RunProblem
-from portkit.model import Report
+from portkit.model import FileResult, FileStatus, Report, RunProblem, counted
 from portkit.ruleset import RuleSet
 from portkit.pipeline.sourcefile import SourceError, read_source
 
@@ -40,10 +39,9 @@ class DirtyFilesError(Exception):
 
     def __init__(self, paths: Sequence[Path]) -> None:
         shown = ", ".join(printable_path(str(p)) for p in paths[:5]) + (" …" if len(paths) > 5 else "")
-        super().__init__(
-            f"{len(paths)} file(s) to migrate have uncommitted changes ({shown}): "
-            "commit or stash them first, or pass --allow-dirty"
-        )
+        have = "has" if len(paths) == 1 else "have"
+        super().__init__(f"{counted(len(paths), 'file')} to migrate {have} uncommitted changes ({shown}): "
+                         "commit or stash them first, or pass --allow-dirty")
 
 
 @dataclass(frozen=True)
@@ -72,6 +70,7 @@ class MigrateRun:
     report: Report
     patch: bytes = b""  # for Mode.DIFF, in each file's own encoding
     written: list[Path] = field(default_factory=list)
+    unversioned: list[Path] = field(default_factory=list)  # written in place with no git copy: no undo
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # report path -> (original, migrated)
 
 
@@ -125,12 +124,25 @@ def _write(options: MigrateOptions, pairs: list[tuple[DiscoveredFile, FileResult
         results = sinks.write_in_place(pairs, found_as)
         run.written = [file.path for (file, _), result in zip(pairs, results)
                        if result.status is FileStatus.CHANGED and result.new_text is not None]
+        run.unversioned = unversioned(run.written)
     elif options.mode is Mode.DIFF:
         run.patch = sinks.unified_diff(pairs)
     elif options.mode is Mode.OUTPUT:
         assert options.output is not None
         results = sinks.write_copy(options.paths[0], options.output, pairs)
     return results
+
+
+def unversioned(paths: Sequence[Path]) -> list[Path]:
+    """The files git has no committed copy of (outside a work tree, untracked, ignored, or no
+    git at all): rewritten in place, nothing can bring their old text back."""
+    if not paths:
+        return []
+    try:
+        states = gitstate.file_states(paths)
+    except gitstate.GitStateError:
+        return []  # git failed: say nothing rather than something wrong
+    return [path for path in paths if states.get(path) not in ("tracked", "modified")]
 
 
 def _with_switch(options: MigrateOptions, files: Sequence[DiscoveredFile],

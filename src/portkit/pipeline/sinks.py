@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from portkit.pipeline.cache import FOLDER as CACHE_FOLDER
 from portkit.pipeline.discovery import DiscoveredFile, is_stray_temp, printable_path
 from portkit.model import FileResult, FileStatus
 from portkit.pipeline.sourcefile import SourceError, atomic_write, encode_source, read_source
@@ -225,8 +226,9 @@ def _copy_file(source: str, destination: str) -> object:
 
 
 def _leave_out(folder: str, names: list[str]) -> set[str]:
-    """Not copied: the repository's .git and temporary files of interrupted runs."""
-    return {name for name in names if name == ".git" or is_stray_temp(name)}
+    """Not copied: the repository's .git, portkit's check cache (it describes the unported
+    tree) and temporary files of interrupted runs."""
+    return {name for name in names if name in (".git", CACHE_FOLDER) or is_stray_temp(name)}
 
 
 def _reason(error: OSError) -> str:
@@ -242,7 +244,7 @@ def _reason(error: OSError) -> str:
 def write_copy(source: Path, output: Path, pairs: Sequence[tuple[DiscoveredFile, FileResult]]) -> list[FileResult]:
     """A complete ported copy of `source` in `output`: every file (data, symlinks, build
     folders too, so the copy runs), migrated where it changed. `source` is never written;
-    only its .git folder is left out.
+    only its .git folder and portkit's .portkit_cache are left out.
 
     All or nothing: the copy is made in a temporary folder beside `output` and renamed to
     it at the end. On failure (a full disk, an unreadable file) the temporary folder is

@@ -5,8 +5,8 @@
 text
     One line per finding, `path:line:col: rule-id message`, with ` (fixable)` when
     `portkit migrate` would make the change; one line per file that could not be checked,
-    `path: error: reason`; then one summary line. Styled with click.style (click.echo
-    drops the styling when the output is not a terminal).
+    `path: error: reason`; one summary line; `N fixable with `portkit migrate`` when some are.
+    Styled with click.style (click.echo drops it when the output is not a terminal or colour is off).
 
 json
     A versioned document for scripts and dashboards (schema_version 1). Fields:
@@ -45,7 +45,11 @@ sarif
     SARIF 2.1.0 for GitHub code scanning (`github/codeql-action/upload-sarif`): one run,
     a rule descriptor per rule that has results (documentation from the rule files),
     results with stable `partialFingerprints`, and files that could not be checked as
-    tool execution notifications.
+    tool execution notifications. Over SARIF_MAX_RESULTS (GitHub rejects the run) manual
+    items are kept first and a warning notification counts the rest (`sarif_kept`).
+
+Check changes nothing, so the ensure-import message "import torch_npu added" reads
+"import torch_npu needed" in every format (`check_message`).
 
 github
     GitHub Actions workflow commands, so findings appear as annotations on the pull
@@ -73,6 +77,7 @@ from urllib.parse import quote
 import click
 
 from portkit import __version__
+from portkit.model import counted
 from portkit.pipeline.discovery import unprintable_path
 from portkit.pipeline import baseline as baselines
 from portkit.pipeline.check import CheckRun, Diagnostic, FileError, Level
@@ -85,10 +90,12 @@ JSON_SCHEMA_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_FINGERPRINT = "portkitFingerprint/v1"
 SRCROOT = "%SRCROOT%"
+SARIF_MAX_RESULTS = 25_000  # GitHub code scanning rejects a run with more results
+SARIF_KEPT_RESULTS = 5_000  # and keeps only this many of them, the most severe first
 
 
 def render(run: CheckRun, fmt: str) -> str:
-    """The whole output of `portkit check -o FMT`, ending in a newline."""
+    """The whole output of `portkit check --output-format FMT`, ending in a newline."""
     renderers: dict[str, Callable[[CheckRun], str]] = {
         "text": render_text,
         "json": render_json,
@@ -104,13 +111,18 @@ def render(run: CheckRun, fmt: str) -> str:
 # --- shared helpers --------------------------------------------------------------------------
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def _one_line(text: str) -> str:
     """Formats that promise one line per finding must not let a message break that."""
     return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+
+
+_DONE_IMPORT = re.compile(r"\bimport ([\w.]+) added\b")
+
+
+def check_message(d: Diagnostic) -> str:
+    """The message as check says it: nothing is changed yet, so an import a fix would add is
+    "needed", not "added"."""
+    return _DONE_IMPORT.sub(r"import \1 needed", d.message) if d.fixable else d.message
 
 
 def _paths(items: Iterable[Diagnostic | FileError]) -> list[str]:
@@ -125,18 +137,23 @@ def _manual(run: CheckRun) -> int:
 # --- text ------------------------------------------------------------------------------------
 
 
-def render_text(run: CheckRun) -> str:
-    lines = [_text_diagnostic(d) for d in run.diagnostics]
+def render_text(run: CheckRun, *, list_findings: bool = True) -> str:
+    """Without list_findings (check --statistics): only the unreadable files, the summary and the hint."""
+    lines = [_text_diagnostic(d) for d in run.diagnostics] if list_findings else []
     lines += [_text_error(e) for e in run.errors]
-    lines.append(_text_summary(run))
+    lines += [_text_summary(run), *([fixable_hint(run.fixable)] if run.fixable else [])]
     return "\n".join(lines) + "\n"
+
+
+def fixable_hint(fixable: int) -> str:
+    return f"{fixable} fixable with `portkit migrate` (`portkit migrate --diff` shows the patch)."
 
 
 def _text_diagnostic(d: Diagnostic) -> str:
     where = click.style(_one_line(d.path), bold=True) + f":{d.span.line}:{d.span.column}:"
     rule = click.style(d.rule_id, fg="red" if d.level is Level.MANUAL else "yellow", bold=True)
     fixable = click.style(" (fixable)", fg="cyan") if d.fixable else ""
-    return f"{where} {rule} {_one_line(d.message)}{fixable}"
+    return f"{where} {rule} {_one_line(check_message(d))}{fixable}"
 
 
 def _text_error(e: FileError) -> str:
@@ -146,20 +163,20 @@ def _text_error(e: FileError) -> str:
 def _text_summary(run: CheckRun) -> str:
     unreadable = len(_paths(run.errors))
     if run.diagnostics:
-        parts = [f"Found {_plural(len(run.diagnostics), 'finding')} ({run.fixable} fixable, {_manual(run)} manual)"
-                 f" in {_plural(len(_paths(run.diagnostics)), 'file')}"]
+        parts = [f"Found {counted(len(run.diagnostics), 'finding')} ({run.fixable} fixable, {_manual(run)} manual)"
+                 f" in {counted(len(_paths(run.diagnostics)), 'file')}"]
         if run.baselined:
             parts.append(f"{run.baselined} matched the baseline")
         if unreadable:
-            parts.append(f"{_plural(unreadable, 'file')} could not be checked")
+            parts.append(f"{counted(unreadable, 'file')} could not be checked")
         return click.style("; ".join(parts) + ".", bold=True)
     baselined = f" ({run.baselined} matched the baseline)" if run.baselined else ""
     if unreadable:
         # not "all clear": the files that could not be read may hold CUDA code
-        return click.style(f"No findings in {_plural(run.files_checked, 'file')} checked{baselined}; "
-                           f"{_plural(unreadable, 'file')} could not be checked.", fg="red", bold=True)
+        return click.style(f"No findings in {counted(run.files_checked, 'file')} checked{baselined}; "
+                           f"{counted(unreadable, 'file')} could not be checked.", fg="red", bold=True)
     new = "new " if run.baselined else ""
-    return click.style(f"All clear: {_plural(run.files_checked, 'file')} checked, "
+    return click.style(f"All clear: {counted(run.files_checked, 'file')} checked, "
                        f"no {new}unported CUDA usage{baselined}.", fg="green", bold=True)
 
 
@@ -194,7 +211,7 @@ def json_document(run: CheckRun) -> dict[str, Any]:
                 "rule": d.rule_id,
                 "level": str(d.level),
                 "safety": str(d.safety),
-                "message": d.message,
+                "message": check_message(d),
                 "line_text": d.line_text,
             }
             for d in run.diagnostics
@@ -215,7 +232,8 @@ def sarif_log(run: CheckRun) -> dict[str, Any]:
     rule_ids = _sarif_rule_ids(run)
     index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
     rules = {rule.id: rule for rule in run.ruleset.rules}
-    fingerprints = _fingerprints(run.diagnostics)
+    fingerprints = _fingerprints(run.diagnostics)  # of every finding, so that a cap moves none
+    kept = sarif_kept(run.diagnostics)
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -229,10 +247,11 @@ def sarif_log(run: CheckRun) -> dict[str, Any]:
                         "rules": [_sarif_rule(rule_id, rules.get(rule_id)) for rule_id in rule_ids],
                     }
                 },
-                "invocations": [_sarif_invocation(run.errors)],
+                "invocations": [_sarif_invocation(run.errors, len(run.diagnostics) - len(kept))],
                 # libcst columns count code points, not the UTF-16 units SARIF viewers may assume
                 "columnKind": "unicodeCodePoints",
-                "results": [_sarif_result(d, index[d.rule_id], fp) for d, fp in zip(run.diagnostics, fingerprints)],
+                "results": [_sarif_result(run.diagnostics[i], index[run.diagnostics[i].rule_id], fingerprints[i])
+                            for i in kept],
             }
         ],
     }
@@ -297,7 +316,7 @@ def _sarif_result(d: Diagnostic, rule_index: int, fingerprint: str) -> dict[str,
         "ruleId": d.rule_id,
         "ruleIndex": rule_index,
         "level": "error" if d.level is Level.MANUAL else "warning",
-        "message": {"text": d.message or d.rule_id},  # GitHub rejects an empty message
+        "message": {"text": check_message(d) or d.rule_id},  # GitHub rejects an empty message
         "locations": [{"physicalLocation": {"artifactLocation": _artifact(d.path), "region": _region(d)}}],
         "partialFingerprints": {SARIF_FINGERPRINT: fingerprint},
         "properties": {"fixable": d.fixable, "fix-safety": str(d.safety)},
@@ -343,18 +362,29 @@ def _fingerprints(diagnostics: Sequence[Diagnostic]) -> list[str]:
     return found
 
 
-def _sarif_invocation(errors: Sequence[FileError]) -> dict[str, Any]:
-    return {
-        "executionSuccessful": not errors,
-        "toolExecutionNotifications": [
-            {
-                "level": "error",
-                "message": {"text": f"could not be checked: {e.reason}"},
-                "locations": [{"physicalLocation": {"artifactLocation": _artifact(e.path)}}],
-            }
-            for e in errors
-        ],
-    }
+def sarif_kept(diagnostics: Sequence[Diagnostic], limit: int | None = None) -> list[int]:
+    """Indexes of the findings a SARIF log carries: all of them up to `limit` (default
+    SARIF_MAX_RESULTS, over which GitHub rejects the upload), else manual items first, then
+    fixable ones, each in path order."""
+    limit = SARIF_MAX_RESULTS if limit is None else limit
+    if len(diagnostics) <= limit:
+        return list(range(len(diagnostics)))
+    manual = [i for i, d in enumerate(diagnostics) if d.level is Level.MANUAL]
+    fixable = [i for i, d in enumerate(diagnostics) if d.level is not Level.MANUAL]
+    return sorted(manual[:limit] + fixable[:max(0, limit - len(manual))])
+
+
+def _sarif_invocation(errors: Sequence[FileError], left_out: int = 0) -> dict[str, Any]:
+    notifications: list[dict[str, Any]] = [
+        {"level": "error", "message": {"text": f"could not be checked: {e.reason}"},
+         "locations": [{"physicalLocation": {"artifactLocation": _artifact(e.path)}}]}
+        for e in errors
+    ]
+    if left_out:
+        notifications.append({"level": "warning", "message": {"text": (
+            f"{counted(left_out, 'finding')} left out: GitHub code scanning rejects a run of more than "
+            f"{SARIF_MAX_RESULTS:,} results (see `portkit check --severity manual` and --baseline)")}})
+    return {"executionSuccessful": not errors, "toolExecutionNotifications": notifications}
 
 
 # --- github ----------------------------------------------------------------------------------
@@ -378,7 +408,7 @@ def _github_diagnostic(d: Diagnostic) -> str:
         "title": f"portkit {d.rule_id}",
     }
     joined = ",".join(f"{name}={_github_property(value)}" for name, value in properties.items())
-    return f"::{command} {joined}::{_github_data(d.message)}"
+    return f"::{command} {joined}::{_github_data(check_message(d))}"
 
 
 def _github_data(text: str) -> str:
@@ -430,8 +460,8 @@ def render_junit(run: CheckRun) -> str:
     clean = max(0, run.files_checked - len(paths))
     summary = ET.SubElement(suite, "testcase", {"classname": "portkit", "name": "portkit check"})
     out = ET.SubElement(summary, "system-out")
-    baselined = f"; {run.baselined} findings matched the baseline" if run.baselined else ""
-    out.text = f"{_plural(clean, 'file')} checked with no findings{baselined}"
+    baselined = f"; {counted(run.baselined, 'finding')} matched the baseline" if run.baselined else ""
+    out.text = f"{counted(clean, 'file')} checked with no findings{baselined}"
     root = ET.Element("testsuites", {
         "name": "portkit", "tests": str(tests), "failures": str(failures), "errors": str(erroring),
     })
@@ -442,14 +472,15 @@ def render_junit(run: CheckRun) -> str:
 
 def _junit_failure(case: ET.Element, diagnostics: Sequence[Diagnostic]) -> None:
     fixable = sum(1 for d in diagnostics if d.fixable)
-    message = (f"{_plural(len(diagnostics), 'finding')} "
+    message = (f"{counted(len(diagnostics), 'finding')} "
                f"({fixable} fixable, {len(diagnostics) - fixable} manual)")
     failure = ET.SubElement(case, "failure", {"message": message, "type": "portkit"})
     failure.text = _xml("\n".join(
-        f"{d.span.line}:{d.span.column}: {d.rule_id} {_one_line(d.message)}" + (" (fixable)" if d.fixable else "")
+        f"{d.span.line}:{d.span.column}: {d.rule_id} {_one_line(check_message(d))}" + (" (fixable)" if d.fixable else "")
         for d in diagnostics
     ))
 
 
-__all__ = ["FORMATS", "JSON_SCHEMA_VERSION", "SARIF_FINGERPRINT", "json_document", "render", "render_github",
-           "render_json", "render_junit", "render_sarif", "render_text", "sarif_log"]
+__all__ = ["FORMATS", "JSON_SCHEMA_VERSION", "SARIF_FINGERPRINT", "SARIF_KEPT_RESULTS", "SARIF_MAX_RESULTS",
+           "check_message", "fixable_hint", "json_document", "render", "render_github", "render_json", "render_junit",
+           "render_sarif", "render_text", "sarif_kept", "sarif_log"]

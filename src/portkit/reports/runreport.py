@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from portkit import __version__
-from portkit.model import Change, FileResult, FileStatus, Finding, Report, RunProblem, Safety, Span
+from portkit.model import Change, FileResult, FileStatus, Finding, Report, RunProblem, Safety, Span, counted
 
 SCHEMA_VERSION = 1
 
@@ -132,7 +132,7 @@ def render_text(report: Report, *, list_manual_items: bool = True) -> str:
             "dry-run": "would change"}.get(report.mode, "changed")
     lines = [
         click.style(f"portkit {report.command}", bold=True)
-        + f": {s['files_scanned']} files scanned, {s['files_changed']} {verb}, "
+        + f": {counted(s['files_scanned'], 'file')} scanned, {s['files_changed']} {verb}, "
         f"{s['files_unchanged']} unchanged, {s['files_failed']} failed ({s['elapsed_seconds']:.2f} s)",
         "",
         click.style(f"Changes by rule ({s['changes']}):", bold=True),
@@ -150,4 +150,19 @@ def render_text(report: Report, *, list_manual_items: bool = True) -> str:
         lines += ["", click.style("Failed (left untouched):", bold=True, fg="red")]
         lines += [f"  {f.path}: {f.error}" for f in report.failed]
         lines += [f"  {p.path}: {p.reason}" for p in report.problems]
+    return "\n".join(lines) + "\n"
+
+
+def render_fixes(report: Report) -> str:
+    """`migrate --show-fixes`: what was fixed in each file, counted per rule, as ruff lists
+    its fixes (`Would fix` when nothing was written: --diff, --dry-run)."""
+    changed = [f for f in report.files if f.changes]
+    if not changed:
+        return ""
+    done = "Fixed" if report.mode in ("in-place", "output") else "Would fix"
+    lines = [click.style(f"{done} {counted(len(report.changes), 'change')} in {counted(len(changed), 'file')}:",
+                         bold=True)]
+    for result in changed:
+        by_rule = Counter(change.rule_id for change in result.changes)
+        lines.append(f"  {result.path}: " + ", ".join(f"{count} × {rule}" for rule, count in sorted(by_rule.items())))
     return "\n".join(lines) + "\n"

@@ -5,7 +5,8 @@ The files are written by scripts/derive_npu_api.py from the release's wheel.  Na
 "torch.npu.<submodule>", "torch.npu.amp", "torch.npu.mstx", "torch.npu.matmul"/"conv"/"config",
 "torch_npu.profiler", "torch_npu.distributed", "torch.distributed" (only the names torch_npu
 patches onto it), "torch.Tensor"/"torch.nn.Module"/storages (only the npu methods), and the
-plain-torch "torch.cuda", "torch.cuda.amp", "torch.cuda.nvtx" used to find CUDA names without a twin.
+plain-torch "torch.cuda", "torch.cuda.amp", "torch.cuda.nvtx" used to find CUDA names without a twin;
+and "requires_torch", the torch release the wheel pins (`NpuApi.torch`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class NpuApi:
     version: str
     exported: frozenset[str]  # torch.npu.__all__ (what transfer_to_npu copies onto torch.cuda)
     namespaces: Mapping[str, frozenset[str]] = field(hash=False, repr=False)
+    torch: str = ""  # the torch release this torch_npu is built for (its wheel's Requires-Dist)
+    torch_requirement: str = ""  # that requirement as the wheel writes it: torch==2.6.0+cpu
 
     def names(self, namespace: str) -> frozenset[str]:
         """Names in a namespace ('torch.npu', 'torch_npu.npu.amp', ...); empty if unknown."""
@@ -96,4 +99,5 @@ def load_npu_api(version: str | None = None) -> NpuApi:
         raise ValueError(f"no torch_npu API data for version {chosen!r}; available: {', '.join(available_versions())}")
     data = json.loads(files[chosen].read_text(encoding="utf-8"))
     return NpuApi(version=data["version"], exported=frozenset(data["torch.npu"]),
-                  namespaces=MappingProxyType(_namespaces(data)))
+                  namespaces=MappingProxyType(_namespaces(data)), torch=data["requires_torch"]["version"],
+                  torch_requirement=data["requires_torch"]["requirement"])
