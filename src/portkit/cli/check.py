@@ -96,6 +96,7 @@ def check_command(
     severity: str, exit_zero: bool, baseline_file: Path | None, write_baseline: Path | None, no_cache: bool,
     rule_dirs: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...], extend_select: tuple[str, ...],
     extend_ignore: tuple[str, ...], exclude: tuple[str, ...], no_ignore: bool, jobs: int | None,
+    max_file_size: int,
     target: str | None, torch_npu: str | None, config_file: Path | None, no_config: bool,
 ) -> None:
     """Report unported CUDA usage under PATHS (default: .); exit 1 while any remains."""
@@ -117,7 +118,8 @@ def check_command(
     meta_rules = (meta_rules & set(META_RULES)) - set(chosen.ignore)
     options = CheckOptions(
         paths=paths or (Path("."),), ruleset=chosen.ruleset, config=chosen.config,
-        jobs=jobs or default_jobs(), exclude=chosen.exclude, respect_gitignore=not no_ignore,
+        jobs=jobs or default_jobs(), max_file_size=max_file_size * 1024 * 1024,
+        exclude=chosen.exclude, respect_gitignore=not no_ignore,
         min_level=Level(severity), baseline=None if write_baseline else baseline,
         meta_rules=frozenset(meta_rules), cache=not no_cache,
     )

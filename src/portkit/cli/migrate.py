@@ -70,7 +70,7 @@ def migrate_command(
     reports: tuple[str, ...], force_report: bool, show_fixes: bool, strategy: str, fix_deps: bool,
     entries: tuple[Path, ...], rule_dirs: tuple[Path, ...], select: tuple[str, ...], ignore: tuple[str, ...],
     extend_select: tuple[str, ...], extend_ignore: tuple[str, ...], exclude: tuple[str, ...], no_ignore: bool,
-    jobs: int | None, target: str | None, torch_npu: str | None, config_file: Path | None, no_config: bool,
+    jobs: int | None, max_file_size: int, target: str | None, torch_npu: str | None, config_file: Path | None, no_config: bool,
 ) -> None:
     """Rewrite the Python files under PATHS for Ascend NPUs (in place by default)."""
     # imported here: `portkit check` (the command CI runs on every push) needs none of them
@@ -94,7 +94,8 @@ def migrate_command(
     ruleset = shim_rules(rule_dirs, chosen_settings) if strategy == "shim" else chosen_settings.ruleset
     options = MigrateOptions(
         paths=paths, ruleset=ruleset, mode=mode, output=output, allow_dirty=allow_dirty,
-        jobs=jobs or default_jobs(), exclude=chosen_settings.exclude, respect_gitignore=not no_ignore,
+        jobs=jobs or default_jobs(), max_file_size=max_file_size * 1024 * 1024,
+        exclude=chosen_settings.exclude, respect_gitignore=not no_ignore,
         target=chosen_settings.target, config=chosen_settings.config, strategy=strategy, entries=entries,
         fix_deps=fix_deps, keep_sources=any(report_format(report) == "html" for report in reports),  # full diffs
         before_write=ReportTargets(tuple(reports), force_report, output) if reports else None,

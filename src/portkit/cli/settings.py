@@ -182,6 +182,9 @@ selection_options: list[Decorator] = [
     click.option("--no-ignore", is_flag=True, help="Do not honour .gitignore files."),
     click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
                  help="Worker processes (default: all cores)."),
+    click.option("--max-file-size", "max_file_size", type=click.IntRange(min=1), default=10, show_default=True,
+                 metavar="MB", help="Refuse files larger than this many megabytes: they fail unread "
+                                    "(docs/robustness.md)."),
     click.option("--target", type=Choice(["npu", "accelerator"]), default=None,
                  help="What to port to: the explicit torch.npu API (default), or device-agnostic code."),
     click.option("--torch-npu", "torch_npu", metavar="VERSION", default=None,

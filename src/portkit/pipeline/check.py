@@ -20,6 +20,7 @@ from portkit.pipeline import runner
 from portkit.pipeline.cache import FOLDER, CheckCache, rules_key
 from portkit.pipeline.config import Config
 from portkit.pipeline.discovery import DiscoveredFile, discover
+from portkit.pipeline.sourcefile import DEFAULT_MAX_FILE_SIZE
 from portkit.model import FileResult, FileStatus, Safety, Span
 from portkit.ruleset import RuleSet
 from portkit.pipeline.suppressions import META_RULES
@@ -74,6 +75,7 @@ class CheckOptions:
     baseline: Path | None = None
     meta_rules: frozenset[str] = frozenset(META_RULES)  # suppression hygiene findings to report
     cache: bool = True  # keep results per file content in .portkit_cache/ (see cache.py)
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE  # bytes; larger files are errors (exit 2), unread
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,9 @@ def check(options: CheckOptions, progress: Callable[[int, int], None] | None = N
     cache = None
     if options.cache:
         compiled_ids = sorted({r.id for r in (*ruleset.rules, *ruleset.universe)})
-        cache = CheckCache.open(config.base / FOLDER, rules_key(ruleset.rules, compiled_ids))
-    results = runner.run(files, ruleset, options.jobs, check=True, cache=cache)
+        # the RuleSet itself: its rules, every loaded rule and the torch_npu release change findings
+        cache = CheckCache.open(config.base / FOLDER, rules_key(ruleset, compiled_ids))
+    results = runner.run(files, ruleset, options.jobs, check=True, cache=cache, max_file_size=options.max_file_size)
     for done, (file, result) in enumerate(zip(files, results), start=1):
         if progress is not None:
             progress(done, len(files))

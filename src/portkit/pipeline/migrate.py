@@ -24,7 +24,7 @@ from portkit.pipeline.config import Config
 from portkit.pipeline.discovery import DiscoveredFile, discover, printable_path
 from portkit.model import FileResult, FileStatus, Report, RunProblem, counted
 from portkit.ruleset import RuleSet
-from portkit.pipeline.sourcefile import SourceError, read_source
+from portkit.pipeline.sourcefile import DEFAULT_MAX_FILE_SIZE, SourceError, read_source
 
 
 class Mode(str, enum.Enum):
@@ -60,6 +60,7 @@ class MigrateOptions:
     strategy: str = "port"  # "port": rewrite the code; "shim": the runtime switch at entry points
     entries: tuple[Path, ...] = ()  # --entry files for the shim
     fix_deps: bool = False  # rewrite dependency files too (they are always reported)
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE  # bytes; larger files fail unread
     # called with the run's files once they are ported and before anything is written (in
     # any mode); what it raises stops the run with every file as it was
     before_write: Callable[[Sequence[Path]], None] | None = None
@@ -92,7 +93,8 @@ def migrate(options: MigrateOptions, progress: Callable[[int, int], None] | None
     results = []
     shim = options.strategy == "shim"
     for done, result in enumerate(runner.run(files, options.ruleset, options.jobs, check=shim,
-                                                     fix_deps=options.fix_deps), start=1):
+                                                     fix_deps=options.fix_deps,
+                                                     max_file_size=options.max_file_size), start=1):
         results.append(result)
         if progress is not None:
             progress(done, len(files))

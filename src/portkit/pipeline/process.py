@@ -2,43 +2,69 @@
 
 Nothing here writes to disk: sinks do, from the results. runner.py runs this over many
 files, in worker processes.
+
+`process_file` is the crash barrier of a run: whatever goes wrong with one file (an exception
+of portkit's own, libcst's, Python's recursion limit, memory) becomes that file's failure, with
+a one-line reason, and the run goes on with the next file.
 """
 
 from __future__ import annotations
 
-from portkit.filekinds import PYTHON, kind_for
-from portkit.model import FileResult, FileStatus, MigrationError
+from portkit.filekinds import PYTHON, Handler, kind_for
+from portkit.model import FileResult, FileStatus, Migration, MigrationError
 from portkit.pipeline.discovery import DiscoveredFile
-from portkit.pipeline.sourcefile import SourceError, read_source
+from portkit.pipeline.sourcefile import DEFAULT_MAX_FILE_SIZE, SourceError, SourceFile, read_source
 from portkit.pipeline.suppressions import apply_suppressions, find_suppressions
+from portkit.python.statements import source_lines
 from portkit.python.transform import CompiledRules
 
 
 def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool = False,
-                 fix_deps: bool = False) -> FileResult:
+                 fix_deps: bool = False, max_file_size: int | None = DEFAULT_MAX_FILE_SIZE) -> FileResult:
     """One file through the pipeline of its kind. For `check`, nothing is rendered and inline
     suppressions are applied (migrate converts suppressed lines all the same). Dependency
-    files are rewritten only when asked (`--fix-deps`); otherwise they are reported."""
-    kind = kind_for(file.path, explicit=True) or PYTHON
+    files are rewritten only when asked (`--fix-deps`); otherwise they are reported. Never
+    raises for a problem of the file's: it is a FAILED result."""
     try:
-        source = read_source(file.path)
-        if fix_deps and not check and kind.name == "dependencies":
-            from portkit.filekinds.dependencies import fix_dependencies
+        return _process(file, rules, display, check, fix_deps, max_file_size)
+    except (SourceError, MigrationError) as error:
+        reason = error.reason if isinstance(error, SourceError) else str(error)
+        return FileResult(display, FileStatus.FAILED, error=_one_line(reason))
+    except RecursionError:
+        return FileResult(display, FileStatus.FAILED, error="too deeply nested to process (Python's recursion limit)")
+    except MemoryError:
+        return FileResult(display, FileStatus.FAILED, error="out of memory while processing this file")
+    except Exception as error:  # noqa: BLE001 - the barrier: one file never ends the run
+        detail = _one_line(str(error))
+        return FileResult(display, FileStatus.FAILED,
+                          error=f"internal error: {type(error).__name__}{': ' + detail if detail else ''} (please report)")
 
-            migration = fix_dependencies(source.text, file.path.name, rules)
-        else:
-            migration = kind.load()(source.text, file.path.name, rules, not check)
-    except SourceError as error:
-        return FileResult(display, FileStatus.FAILED, error=error.reason)
-    except MigrationError as error:
-        return FileResult(display, FileStatus.FAILED, error=str(error))
+
+def _process(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool, fix_deps: bool,
+             max_file_size: int | None) -> FileResult:
+    kind = kind_for(file.path, explicit=True) or PYTHON
+    source = read_source(file.path, max_file_size)
+    migration = _migrate(source, kind.name, rules, check, fix_deps, kind.load())
     changes, findings = migration.changes, migration.findings
     if check and kind is PYTHON:
         suppressions = find_suppressions(source.text)
         if suppressions:
             changes, findings = apply_suppressions(
-                suppressions, changes, findings, rules.known_ids, source.text.splitlines())
+                suppressions, changes, findings, rules.known_ids, source_lines(source.text))
         status = FileStatus.CHANGED if changes else FileStatus.UNCHANGED
     else:
         status = FileStatus.CHANGED if migration.new_text is not None else FileStatus.UNCHANGED
     return FileResult(display, status, changes, findings, new_text=migration.new_text, encoding=source.encoding)
+
+
+def _migrate(source: SourceFile, kind: str, rules: CompiledRules, check: bool, fix_deps: bool,
+             handler: Handler) -> Migration:
+    if fix_deps and not check and kind == "dependencies":
+        from portkit.filekinds.dependencies import fix_dependencies
+
+        return fix_dependencies(source.text, source.path.name, rules)
+    return handler(source.text, source.path.name, rules, not check)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

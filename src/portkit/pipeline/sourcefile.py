@@ -20,12 +20,14 @@ from functools import cached_property
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_MAX_FILE_SIZE",
     "SourceError",
     "SourceFile",
     "atomic_write",
     "decode_source",
     "dominant_newline",
     "encode_source",
+    "read_bytes",
     "read_source",
 ]
 
@@ -33,6 +35,9 @@ _UTF8_BOM = codecs.BOM_UTF8
 # Suffix of our temporary files, so a stray one (after a power cut) is
 # recognisable as ours.
 _TEMP_SUFFIX = ".portkit-tmp"
+# Files larger than this are refused (`--max-file-size`): a source file that size is generated
+# data, and libcst would need minutes and gigabytes for it.
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 
 
 class SourceError(Exception):
@@ -80,15 +85,32 @@ def dominant_newline(text: str) -> str:
     return max(counts, key=lambda item: item[1])[0]
 
 
-def read_source(path: Path) -> SourceFile:
-    """Read and decode ``path``; raise SourceError when it can't be used."""
+def read_source(path: Path, max_size: int | None = None) -> SourceFile:
+    """Read and decode ``path``; raise SourceError when it can't be used (or is larger
+    than ``max_size`` bytes)."""
+    return decode_source(read_bytes(path, max_size), path)
+
+
+def read_bytes(path: Path, max_size: int | None = None) -> bytes:
+    """The bytes of ``path``; SourceError if it cannot be read or is larger than ``max_size``
+    (told by the open file's size, before reading any of it)."""
     if path.is_symlink() and not path.exists():
         raise SourceError(path, "broken symlink")
     try:
-        data = path.read_bytes()
+        if max_size is None:
+            return path.read_bytes()
+        with open(path, "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > max_size:
+                raise SourceError(path, f"too large: {_size(size)}, over the limit of {_size(max_size)} "
+                                        "(--max-file-size)")
+            return stream.read()
     except OSError as error:
         raise SourceError(path, f"unreadable: {error.strerror or error}") from error
-    return decode_source(data, path)
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024 / 1024:.1f} MB" if count >= 1024 * 1024 else f"{count} bytes"
 
 
 def decode_source(data: bytes, path: Path) -> SourceFile:
