@@ -1228,7 +1228,7 @@ KEEP = "keep the rename"
 CONDITIONAL = "rename conditionally"
 RESULT = "rename only when the result is not unpacked, indexed or compared"
 REPORT = "report instead"
-PENDING = "pending: kept unchanged when the result is unpacked/indexed/compared (issue 14 item 2)"
+PENDING = "handled by the contracts of rule cuda-api (rules/torch-cuda.toml): kept unchanged when the result is unpacked, indexed, compared or formatted"
 KEYWORD_ONLY_BREAKS = ("positional calls (the usual form) behave the same; the keyword spelling fails on NPU: "
                        "rewrite that keyword to a positional argument, or report the call")
 

@@ -150,10 +150,15 @@ def test_import_goes_into_the_cell_of_the_torch_import_even_when_it_is_its_last_
 
 
 def test_without_a_torch_import_the_import_goes_to_the_top_of_the_first_code_cell():
-    result = migrate(notebook("x = 1\n", "device = 'cuda' if ok else 'cpu'"))
-    assert sources(result.new_text) == ["import torch_npu\nx = 1\n", "device = 'npu' if ok else 'cpu'"]
-    checked = migrate(notebook("x = 1\n", "device = 'cuda' if ok else 'cpu'"), render=False)
+    result = migrate(notebook("x = 1\n", "y = t.cuda()"))
+    assert sources(result.new_text) == ["import torch_npu\nx = 1\n", "y = t.npu()"]
+    checked = migrate(notebook("x = 1\n", "y = t.cuda()"), render=False)
     assert [c.message for c in checked.changes] == [c.message for c in result.changes]
+
+
+def test_a_notebook_that_only_changes_strings_gets_no_torch_npu_import():
+    result = migrate(notebook("x = 1\n", "device = 'cuda' if ok else 'cpu'"))
+    assert sources(result.new_text) == ["x = 1\n", "device = 'npu' if ok else 'cpu'"]
 
 
 def test_magic_edits_alone_change_the_notebook():

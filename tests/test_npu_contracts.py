@@ -5,14 +5,18 @@ scripts/audit_npu_contracts.py compares every rename of the npu rules against th
 and the torch-npu wheels; these tests re-derive that data from the wheels (fetched by
 scripts/fetch_npu_wheels.py, part of the README's test command; tests fetch nothing), check that
 docs/contracts.md is its rendering, and that no `safe` rename maps a name whose verdict says the
-ported code can break, unless EXCEPTIONS below says why.
+ported code can break unless the rules answer every difference the audit lists for that release
+(the rename rule's `contracts`, or an edit-arguments rule: `_uncovered`) or EXCEPTIONS says why.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import functools
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -25,45 +29,12 @@ DATA = REPO / "src" / "portkit" / "ruleset" / "data"
 WHEELS = Path.home() / ".cache" / "portkit" / "wheels"
 BREAKING = frozenset({"differs-return", "differs-signature", "unsupported"})
 
-PENDING_RESULT = "pending: kept unchanged when the result is unpacked/indexed/compared (issue 14 item 2)"
-KEYWORD = ("pending: only the keyword spelling fails (positional calls behave the same); proposal in "
-           "docs/contracts.md: rewrite the keyword to a positional argument or report the call")
-
-# Safe renames whose verdict (in some shipped release) is breaking, with the verdicts allowed and why the
-# rule stays `safe` for now. A verdict outside the allowed set fails, and so does a stale entry.
-EXCEPTIONS: dict[str, tuple[frozenset[str], str]] = {
-    "torch.cuda.get_device_capability": (frozenset({"unsupported", "differs-return"}), PENDING_RESULT),
-    "torch.cuda.get_device_properties": (frozenset({"differs-signature"}), PENDING_RESULT + "; the parameter "
-                                         "is device_name on NPU (device=... fails)"),
-    "torch.cuda.amp.GradScaler": (frozenset({"differs-signature"}), "compensated: position 5 is `dynamic` on "
-                                  "NPU, and the grad-scaler-enabled rule turns a fifth positional argument into "
-                                  "enabled=..., so rename + that edit is exact"),
-    "torch.cuda.current_blas_handle": (frozenset({"unsupported"}), "pending: the NPU function only warns 'NPU "
-                                       "does not use blas handle.' and returns None; proposal: report instead"),
-    "torch.cuda.get_device_name": (frozenset({"differs-signature"}), KEYWORD + " (device= is device_name=)"),
-    "torch.cuda.can_device_access_peer": (frozenset({"differs-signature"}), KEYWORD + " (device_id=, "
-                                          "peer_device_id= on NPU)"),
-    "torch.cuda.StreamContext": (frozenset({"differs-signature"}), KEYWORD + " (stream= is stream_ctx=)"),
-    "torch.cuda.nvtx.mark": (frozenset({"differs-signature"}), KEYWORD + " (msg= is message=)"),
-    "torch.cuda.nvtx.range_push": (frozenset({"differs-signature"}), KEYWORD + " (msg= is message=)"),
-    "torch.cuda.nvtx.range_start": (frozenset({"differs-signature"}), KEYWORD + " (msg= is message=)"),
-    "torch.Tensor.cuda": (frozenset({"differs-signature"}), "pending: only a third positional argument "
-                          "(memory_format) fails; memory_format=... reaches Tensor.npu's **kwargs; proposal: "
-                          "rename conditionally"),
-    "torch.cuda.Event": (frozenset({"differs-signature"}), "pending: no `external` parameter on NPU, rarely "
-                         "passed; proposal: report calls that pass it"),
-    "torch.cuda.graph": (frozenset({"differs-signature"}), "pending: graph(g), graph(g, pool, stream) and "
-                         "keyword pool/stream/capture_error_mode behave the same; a 4th positional argument "
-                         "lands in auto_dispatch_capture; proposal: rename conditionally"),
-    "torch.cuda.memory_snapshot": (frozenset({"differs-signature"}), "pending: memory_snapshot() is the same; "
-                                   "include_traces (and, before 2.13, mempool_id) do not exist on NPU; proposal: "
-                                   "report calls that pass them"),
-    "torch.cuda.MemPool": (frozenset({"differs-signature"}), "pending: only torch_npu < 2.13 lack use_on_oom / "
-                           "no_split; proposal: report calls that pass them for those releases"),
-    "torch.cuda.is_bf16_supported": (frozenset({"differs-signature"}), "pending: only torch_npu < 2.13 take no "
-                                     "including_emulation; proposal: report calls that pass it for those "
-                                     "releases"),
-}
+# Safe renames whose verdict (in some shipped release) is breaking although the rules do not cover
+# the difference (see `_uncovered`), with the verdicts allowed and why the rule stays `safe`. A
+# verdict outside the allowed set fails, and so does a stale entry. Every difference the audit
+# found is covered today (issue 14 item 2): by the rename rule's `contracts` (the call stays as it
+# is and is reported, or its arguments are respelled exactly) or by an edit-arguments rule.
+EXCEPTIONS: dict[str, tuple[frozenset[str], str]] = {}
 
 
 def _load_script() -> ModuleType:
@@ -151,13 +122,68 @@ def test_plain_runtime_calls_are_the_same() -> None:
 # ---- safe renames ---------------------------------------------------------------------------------------
 
 def _breaking_safe(pairs: list[Any]) -> dict[str, set[str]]:
+    """Safe renames whose twin differs in some release in a way the rules do not cover."""
     safe = {p.old for p in pairs if p.safety == "safe"}
     found: dict[str, set[str]] = {}
     for version in VERSIONS:
         for name, entry in _shipped(version)["contracts"].items():
-            if name in safe and entry["verdict"] in BREAKING:
+            if name in safe and entry["verdict"] in BREAKING and _uncovered(name, entry, version):
                 found.setdefault(name, set()).add(entry["verdict"])
     return found
+
+
+# ---- what covers a difference: the rules as compiled for that release ---------------------------------------
+
+@functools.cache
+def _compiled(version: str) -> Any:
+    from portkit.python.compiled import CompiledRules
+    from portkit.ruleset import load_rules
+
+    return CompiledRules(dataclasses.replace(load_rules(target="npu"), npu_version=version))
+
+
+def _edits(name: str, version: str) -> dict[int, str]:
+    """Positional -> keyword edits of edit-arguments rules on calls of `name` (`.cuda` for Tensor.cuda)."""
+    rules = _compiled(version)
+    keys = [name, "." + name.rpartition(".")[2]] if name.startswith("torch.Tensor.") else [name]
+    return {i: k for key in keys for _, spec in rules.arg_edits.get(key, ())
+            for i, k in spec.positional_to_keyword.items()}
+
+
+def _uncovered(name: str, entry: dict[str, Any], version: str) -> list[str]:
+    """The evidence lines of a breaking entry that neither a contract of the rename (for that
+    release) nor an edit-arguments rule answers."""
+    contracts = _compiled(version).contracts.get(name, ())
+    if any(c.report_instead for c in contracts):
+        return []
+    missing = {k: v for c in contracts for k, v in c.unless_arguments.items()}
+    to_positional = {k: v for c in contracts for k, v in c.keyword_to_positional.items()}
+    to_keyword = {**{k: v for c in contracts for k, v in c.positional_to_keyword.items()}, **_edits(name, version)}
+    uses = {u for c in contracts for u in c.unless_result_used}
+    attributes = {a for c in contracts for a in c.unless_attributes}
+    uncovered = []
+    for line in entry["evidence"]:
+        if line.startswith("npu: ") or line.startswith("default of "):
+            continue  # how the twin is built, or a default value: no call behaves differently
+        if m := re.match(r"no parameter `(\w+)` \(torch position (\d+)\)", line):
+            ok = missing.get(m[1]) == int(m[2]) - 1
+        elif m := re.match(r"no parameter `(\w+)` on NPU", line):
+            ok = m[1] in missing
+        elif m := re.match(r"torch's `(\w+)` \(position (\d+)\) is called `\w+` on NPU", line):
+            ok = to_positional.get(m[1]) == int(m[2]) - 1
+        elif m := re.match(r"position (\d+) is `(\w+)` on torch", line):
+            ok = to_keyword.get(int(m[1]) - 1) == m[2]
+        elif m := re.match(r"no positional slot for torch's `(\w+)` \(position (\d+)\)", line):
+            ok = to_keyword.get(int(m[2]) - 1) == m[1]
+        elif line.startswith("returns None at "):
+            ok = {"unpacked", "indexed", "compared"} <= uses
+        elif line.startswith("returns what the C++ extension returns"):
+            ok = bool(attributes)
+        else:
+            ok = False  # a stub ("always warns") only report_instead answers
+        if not ok:
+            uncovered.append(line)
+    return uncovered
 
 
 def test_no_safe_rename_breaks_without_a_reason(pairs: list[Any]) -> None:
@@ -180,9 +206,44 @@ def test_exceptions_are_reasoned_and_not_stale(pairs: list[Any]) -> None:
         assert breaking[name] <= allowed and breaking[name], name
 
 
-def test_the_pending_entries_of_issue_14_item_2() -> None:
-    for name in ("torch.cuda.get_device_capability", "torch.cuda.get_device_properties"):
-        assert EXCEPTIONS[name][1].startswith(PENDING_RESULT)
+def test_every_difference_of_a_safe_rename_is_covered(pairs: list[Any]) -> None:
+    """Issue 14 item 2: the rules answer every difference the audit found, per release."""
+    safe = {p.old for p in pairs if p.safety == "safe"}
+    left = {(name, version): _uncovered(name, entry, version) for version in VERSIONS
+            for name, entry in _shipped(version)["contracts"].items()
+            if name in safe and entry["verdict"] in BREAKING}
+    assert len(left) >= 15
+    assert not {k: v for k, v in left.items() if v and k[0] not in EXCEPTIONS}
+
+
+def test_the_regressions_of_issue_14_item_2_are_covered() -> None:
+    newest, oldest = _compiled(VERSIONS[-1]).contracts, _compiled(VERSIONS[0]).contracts
+    (capability,) = newest["torch.cuda.get_device_capability"]
+    assert {"unpacked", "indexed", "compared", "formatted"} <= capability.unless_result_used
+    assert {"major", "minor", "multi_processor_count"} <= \
+        next(iter(newest["torch.cuda.get_device_properties"])).unless_attributes
+    assert any(c.report_instead for c in oldest["torch.cuda.get_device_capability"])  # a stub before 2.13
+    assert "torch.cuda.is_bf16_supported" in oldest and "torch.cuda.is_bf16_supported" not in newest
+
+
+@pytest.mark.parametrize("line", [
+    "no parameter `external` (torch position 4) on NPU",
+    "torch's `device` (position 1) is called `device_name` on NPU: device=... fails",
+    "an evidence line no rule answers",
+])
+def test_an_uncovered_difference_is_seen(line: str) -> None:
+    assert _uncovered("torch.cuda.synchronize", {"evidence": [line]}, VERSIONS[-1]) == [line]
+
+
+def test_every_audited_rule_records_the_audit(pairs: list[Any]) -> None:
+    from portkit.ruleset import load_rules
+
+    rules = {r.id: r for r in load_rules(target="npu").rules}
+    owned = {"cuda-api", "cuda-twin", "nvtx-range", "amp-api", "tf32-flags", "tensor-cuda", "is-cuda"}
+    audited = {p.rule for p in pairs} & owned
+    assert audited == owned
+    for rule_id in audited:
+        assert "contracts audited: docs/contracts.md" in rules[rule_id].source, rule_id
 
 
 # ---- re-derivation from the wheels ----------------------------------------------------------------------

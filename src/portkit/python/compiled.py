@@ -8,6 +8,7 @@ about it; triage asks `may_need_work` before any file is parsed.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -22,7 +23,9 @@ from portkit.ruleset import (
     REPORT_KINDS,
     Rule,
     RuleSet,
+    is_expression,
 )
+from portkit.ruleset.calls import CallContract, DeviceIndex
 from portkit.ruleset.npu_api import load_npu_api
 
 
@@ -61,31 +64,23 @@ class CompiledRules:
         self.npu_api = load_npu_api(ruleset.npu_version)
         # renames whose target the chosen torch_npu release lacks: reported, never written
         self.unavailable: dict[str, Rename] = {}
+        # old name -> the contracts of its calls that hold for the chosen release (docs/contracts.md)
+        self.contracts: dict[str, tuple[CallContract, ...]] = {}
+        # integer device indices to write as devices: only where the paired torch reads them as CUDA
+        self.device_indices: list[tuple[Rule, DeviceIndex]] = []
+        reports: list[tuple[Rule, Report]] = []
         for rule in ruleset.rules:
             spec = rule.spec
             if isinstance(spec, RenameApi):
-                for old, new in spec.renames.items():
-                    if _is_npu_name(new) and not self.npu_api.has(new):
-                        self.unavailable.setdefault(old, Rename(rule, new))
-                        continue
-                    self.renames.setdefault(old, Rename(rule, new))
-                self.triggers.add_names(spec.renames)
-                for old, new in spec.module_twins.items():
-                    self.module_twins.setdefault(old, Rename(rule, new))
+                self._add_rename_api(rule, spec)
             elif isinstance(spec, Report):
-                for name in spec.names:
-                    self.exact_flags.setdefault(name, []).append(Flag(rule, spec))
-                for prefix in spec.prefixes:
-                    self.prefix_flags.setdefault(prefix, []).append(Flag(rule, spec))
-                for attribute in spec.attributes:
-                    self.attribute_flags.setdefault(attribute, []).append(Flag(rule, spec))
-                self.triggers.add_names([*spec.names, *spec.prefixes])
-                self.triggers.identifiers.update(spec.attributes)
-                self.triggers.keywords.update(spec.keywords)
+                reports.append((rule, spec))
             elif isinstance(spec, EditArguments):
                 for call in spec.calls:
                     self.arg_edits.setdefault(call, []).append((rule, spec))
-                self.triggers.add_names(spec.calls)
+                self.triggers.add_names(c.removeprefix(".") for c in spec.calls)
+                if spec.device_index is not None and spec.device_index.holds_for(self.npu_api.torch):
+                    self._add_device_index(rule, spec.device_index)
             elif isinstance(spec, RenameAttribute):
                 index = self.call_attribute_renames if spec.call else self.attribute_renames
                 index.setdefault(spec.old, (rule, spec))
@@ -98,6 +93,8 @@ class CompiledRules:
                     self.triggers.patterns.append(spec.report_pattern)
             elif isinstance(spec, EnsureImport):
                 self.ensure_imports.append((rule, spec))
+        for rule, spec in reports:
+            self._add_report(rule, self._following_renames(spec))
         # ids a suppression comment may name: every loaded rule, selected or not
         self.known_ids = frozenset(r.id for r in (*ruleset.rules, *ruleset.universe))
         # names some loaded rule converts, active or not: the fallback report leaves them alone
@@ -109,6 +106,48 @@ class CompiledRules:
         self.string_conditional = any(s.contexts.conditional for _, s in self.strings)
         self.string_names = any(s.contexts.names is not None for _, s in self.strings)
         self.string_subscripts = frozenset(q for _, s in self.strings for q in s.contexts.subscripts)
+
+    def _add_rename_api(self, rule: Rule, spec: RenameApi) -> None:
+        for old, new in spec.renames.items():
+            if _is_npu_name(new) and not self.npu_api.has(new):
+                self.unavailable.setdefault(old, Rename(rule, new))
+                continue
+            self.renames.setdefault(old, Rename(rule, new))
+        self.triggers.add_names(spec.renames)
+        for old, new in spec.module_twins.items():
+            self.module_twins.setdefault(old, Rename(rule, new))
+        for old, contracts in spec.contracts.items():
+            holding = tuple(c for c in contracts if c.holds_for(self.npu_api.version))
+            if holding and old not in self.contracts:
+                self.contracts[old] = holding
+
+    def _add_report(self, rule: Rule, spec: Report) -> None:
+        for name in spec.names:
+            self.exact_flags.setdefault(name, []).append(Flag(rule, spec))
+        for prefix in spec.prefixes:
+            self.prefix_flags.setdefault(prefix, []).append(Flag(rule, spec))
+        for attribute in spec.attributes:
+            self.attribute_flags.setdefault(attribute, []).append(Flag(rule, spec))
+        self.triggers.add_names([*(n for n in spec.names if not is_expression(n)), *spec.prefixes])
+        # `torch.get_device_module().X`: its last name is what the text spells
+        self.triggers.identifiers.update(n.rpartition(".")[2] for n in spec.names if is_expression(n))
+        self.triggers.identifiers.update(spec.attributes)
+        self.triggers.keywords.update(spec.keywords)
+
+    def _following_renames(self, spec: Report) -> Report:
+        """A report rule also flags the new spelling of every name it lists that a rename
+        converts (`torch.npu.get_device_capability`): `check` on a ported tree keeps the item."""
+        followed = {rename.new: spec.guidance.get(name) for name in spec.names
+                    if (rename := self.renames.get(name)) is not None and rename.new not in spec.names}
+        if not followed:
+            return spec
+        guidance = {**spec.guidance, **{new: text for new, text in followed.items() if text is not None}}
+        return dataclasses.replace(spec, names=spec.names | followed.keys(), guidance=guidance)
+
+    def _add_device_index(self, rule: Rule, spec: DeviceIndex) -> None:
+        self.device_indices.append((rule, spec))
+        self.triggers.add_names(c.removeprefix(".") for c in spec.positional)
+        self.triggers.keywords.update(spec.keywords)
 
     @cached_property
     def trigger_pattern(self) -> TriggerScanner:

@@ -8,6 +8,8 @@ only for files that produced events: see engine.py).
 
 from __future__ import annotations
 
+import ast
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,6 +20,9 @@ from portkit.python.aliases import AliasPlan
 from portkit.python.compiled import CompiledRules
 from portkit.python.imports import ImportMap, dotted_parts
 from portkit.python.names import Chain, Respell
+from portkit.python.statements import pair
+from portkit.python.strings import fit_quotes
+from portkit.python.valueflow import Flow, positions
 from portkit.ruleset import Rule
 
 
@@ -32,6 +37,7 @@ class Event:
     safety: Safety
     inserted: str | None = None  # for a line portkit added: its text
     statement: cst.CSTNode | None = None  # the innermost statement holding `node`, to locate it
+    evidence: str = ""  # what it rests on when not a resolved name: value-flow, name-heuristic
 
 
 @dataclass(slots=True)
@@ -63,17 +69,28 @@ class Context:
         self.rewritten_imports: set[int] = set()  # import statements that now name torch.npu
         self._called: cst.Call | None = None
         self._callee: str | None = None
+        # the value flow (valueflow.py), built when a kind first asks: from the whole file's
+        # stdlib tree (a sparse parse leaves statements out), scopes named by their def line
+        self.flow_tree: ast.Module | None = None
+        self.pairing: dict[int, ast.stmt] | None = None  # libcst statement -> ast (statements.pair)
+        self._flow: Flow | None = None
+        # the quote of each f-string around the node being visited ("" for a triple quote): an
+        # expression written inside their braces may not reuse them before Python 3.12
+        self.fstring_quotes: list[str] = []
 
     # -- recording --
 
     def change(self, rule: Rule, node: cst.CSTNode, message: str, inserted: str | None = None,
-               statement: cst.CSTNode | None = None) -> None:
-        self.events.append(Event(rule, node, message, True, rule.safety, inserted, statement or self.statement))
+               statement: cst.CSTNode | None = None, evidence: str = "") -> None:
+        self.events.append(Event(rule, node, message, True, rule.safety, inserted, statement or self.statement,
+                                 evidence))
         if rule.needs_import:
             self.needs_import = True
 
-    def flag(self, rule: Rule, node: cst.CSTNode, message: str, statement: cst.CSTNode | None = None) -> None:
-        self.events.append(Event(rule, node, message, False, Safety.MANUAL, None, statement or self.statement))
+    def flag(self, rule: Rule, node: cst.CSTNode, message: str, statement: cst.CSTNode | None = None,
+             evidence: str = "") -> None:
+        self.events.append(Event(rule, node, message, False, Safety.MANUAL, None, statement or self.statement,
+                                 evidence))
 
     @property
     def statement(self) -> cst.CSTNode | None:
@@ -86,6 +103,25 @@ class Context:
         if self._called is not call:
             self._called, self._callee = call, self.imports.resolve_expression(call.func)
         return self._callee
+
+    def flow(self) -> Flow:
+        """Where the file's values go (valueflow.py), for the rules whose contexts say `flow`."""
+        if self._flow is None:
+            tree = self.flow_tree
+            if tree is None or self.pairing is None:  # no stdlib tree came with the module, or no pairing
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    parsed = ast.parse(self.module.code)
+                self.pairing = self.pairing or pair(self.module, parsed)
+                tree = tree or parsed
+            self._flow = Flow(tree, self.imports, positions(self.rules.strings))
+        return self._flow
+
+    def line_of(self, statement: cst.CSTNode) -> int | None:
+        """The line of a def's or class's `def`/`class` keyword: how the value flow names scopes."""
+        self.flow()
+        found = self.pairing.get(id(statement)) if self.pairing is not None else None
+        return found.lineno if found is not None else None
 
     def receiver_is_value(self, receiver: cst.BaseExpression) -> bool:
         """False when the receiver is an imported module (`torch.cuda`), true for values."""
@@ -106,6 +142,8 @@ class Context:
 
     def expression(self, source: str) -> cst.BaseExpression:
         """A rule's replacement expression, its dotted module names spelled for this file."""
+        if self.fstring_quotes:
+            source = fit_quotes(source, "".join(self.fstring_quotes)) or source
         return cst.parse_expression(source).visit(Respell(self.spell))  # type: ignore[return-value]
 
     def first_argument(self, source: str, followed: bool) -> cst.Arg:

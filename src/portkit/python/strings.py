@@ -104,13 +104,39 @@ def _with_template(node: cst.BaseExpression, template: cst.BaseExpression) -> cs
     return node.with_changes(left=template)  # type: ignore[call-arg]
 
 
-def _fit_quotes(code: str, quote: str) -> str:
-    """An expression to put inside the braces of an f-string delimited by `quote`: before
-    Python 3.12 it may not contain that quote character. Rule expressions use one kind of
-    quote and no backslash (ruleset.py checks), so swapping the kinds is always valid."""
-    if quote[0] not in code:
-        return code
-    return code.translate(str.maketrans({"'": '"', '"': "'"}))
+def fit_quotes(code: str, taken: str) -> str | None:
+    """`code` for the braces of f-strings whose quote characters are `taken`: before Python
+    3.12 an f-string's expression may not contain its own quote, nor that of an f-string
+    around it. Rule expressions use one kind of quote and no backslash (ruleset.py checks), so
+    swapping the kinds keeps the meaning; None when both kinds are taken."""
+    for candidate in (code, code.translate(str.maketrans({"'": '"', '"': "'"}))):
+        if not any(quote in candidate for quote in taken):
+            return candidate
+    return None
+
+
+def mentions(node: cst.BaseExpression, spec: ReplaceString) -> bool:
+    """Does the expression hold a string the rule replaces or reports, in any shape it rewrites
+    (a literal, an f-string, a template, a branch of a conditional, a dict key or value, an
+    element)? Cheap: what the rule is asked about the value flow first."""
+    if isinstance(node, cst.SimpleString):
+        value = string_value(node)
+        return value is not None and (_replace_literal(value, spec, allow_placeholder=False) is not None or (
+            spec.report_pattern is not None and spec.report_pattern.search(value) is not None))
+    if isinstance(node, cst.FormattedString):
+        first = node.parts[0] if node.parts else None
+        return isinstance(first, cst.FormattedStringText) and _replace_literal(
+            first.value, spec, allow_placeholder=len(node.parts) > 1) is not None
+    if isinstance(node, cst.IfExp):
+        return mentions(node.body, spec) or mentions(node.orelse, spec)
+    if isinstance(node, cst.Dict):
+        return any(mentions(e.key, spec) or mentions(e.value, spec) for e in node.elements
+                   if isinstance(e, cst.DictElement))
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+        return any(mentions(e.value, spec) for e in node.elements)
+    template = _template(node)
+    value = string_value(template) if template is not None else None
+    return value is not None and _replace_literal(value, spec, allow_placeholder=True) is not None
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -129,26 +155,31 @@ def device_prefix(text: str, spec: ReplaceString, *, allow_placeholder: bool) ->
 
 def rewrite_string_as_expression(
     original: cst.BaseExpression, updated: cst.BaseExpression, spec: ReplaceString, edits: list[StringEdit],
-    build: ExpressionBuilder,
+    build: ExpressionBuilder, taken: str = "",
 ) -> cst.BaseExpression:
     """The device-agnostic form of `rewrite_string_expression`: "cuda" becomes an expression
     (`getattr(torch.accelerator.current_accelerator(), ...)`), "cuda:0" and f"cuda:{rank}"
-    become f-strings around it. Shapes that cannot hold an expression ("cuda:{}".format(i),
-    "cuda:%d" % i) are recorded as edits without a replacement: manual items."""
+    become f-strings around it. Inside the braces of f-strings whose quotes are `taken`, the
+    expression uses the other kind of quote. Shapes that cannot hold an expression
+    ("cuda:{}".format(i), "cuda:%d" % i), and places no quote fits, are recorded as edits
+    without a replacement: manual items."""
     if isinstance(updated, cst.SimpleString):
         value = string_value(updated)
         if value is None:
             return updated
         if value in spec.values:
-            edits.append(StringEdit(value, spec.values[value], original))
-            return build(spec.values[value]).with_changes(lpar=updated.lpar, rpar=updated.rpar)
+            code = fit_quotes(spec.values[value], taken)
+            edits.append(StringEdit(value, spec.values[value] if code is not None else None, original))
+            return build(code).with_changes(lpar=updated.lpar, rpar=updated.rpar) if code is not None else updated
         split = device_prefix(value, spec, allow_placeholder=False)
         if split is None:
             return updated
         prefix, rest = split
         quote, raw = updated.quote, "r" if "r" in updated.prefix.lower() else ""
-        inner = _fit_quotes(_code(build(spec.prefixes[prefix])), quote)
-        edits.append(StringEdit(value, f"{{{inner}}}:{rest}", original))
+        inner = fit_quotes(_code(build(spec.prefixes[prefix])), (quote if len(quote) == 1 else "") + taken)
+        edits.append(StringEdit(value, f"{{{inner}}}:{rest}" if inner is not None else None, original))
+        if inner is None:
+            return updated
         fstring = cst.parse_expression(f"f{raw}{quote}{{{inner}}}:{rest}{quote}")
         return fstring.with_changes(lpar=updated.lpar, rpar=updated.rpar)
     if isinstance(updated, cst.FormattedString) and isinstance(original, cst.FormattedString):
@@ -159,14 +190,17 @@ def rewrite_string_as_expression(
         if split is None:
             return updated
         prefix, rest = split
-        inner = _fit_quotes(_code(build(spec.prefixes[prefix])), updated.end)
-        edits.append(StringEdit(first.value, f"{{{inner}}}:{rest}", original))
+        own = updated.end if len(updated.end) == 1 else ""  # a triple-quoted f-string takes no quote
+        inner = fit_quotes(_code(build(spec.prefixes[prefix])), own + taken)
+        edits.append(StringEdit(first.value, f"{{{inner}}}:{rest}" if inner is not None else None, original))
+        if inner is None:
+            return updated
         parts = [cst.FormattedStringExpression(expression=cst.parse_expression(inner)),
                  first.with_changes(value=":" + rest), *updated.parts[1:]]
         return updated.with_changes(parts=parts)
     if isinstance(updated, cst.IfExp) and isinstance(original, cst.IfExp):
-        body = rewrite_string_as_expression(original.body, updated.body, spec, edits, build)
-        orelse = rewrite_string_as_expression(original.orelse, updated.orelse, spec, edits, build)
+        body = rewrite_string_as_expression(original.body, updated.body, spec, edits, build, taken)
+        orelse = rewrite_string_as_expression(original.orelse, updated.orelse, spec, edits, build, taken)
         return updated.with_changes(body=body, orelse=orelse)
     # "cuda:{}".format(i), "cuda:%d" % i, "cuda:" + str(i): the template is not a device yet
     template = _template(original)

@@ -130,7 +130,7 @@ class Migrator(cst.CSTTransformer):
     handlers for its type (see kinds/__init__.py)."""
 
     def __init__(self, rules: CompiledRules, module: cst.Module, tree: ast.Module | None = None,
-                 text: str | None = None) -> None:
+                 text: str | None = None, flow_tree: ast.Module | None = None) -> None:
         super().__init__()
         imports = build_import_map(module)
         if text is not None and _torch_from_star_import(imports, text):
@@ -145,6 +145,8 @@ class Migrator(cst.CSTTransformer):
             counts = trigger_lines(text, rules.triggers.regex(aliases))
             self._quiet = quiet_statements(module, self.pairing, counts)
         self.context = Context(rules, module, imports, plan_module_aliases(module, imports, rules, self._quiet))
+        self.context.pairing = self.pairing
+        self.context.flow_tree = flow_tree if flow_tree is not None else tree
         self.events = self.context.events
         self._statements = self.context.statements
         units: list[Kind] = [unit(self.context) for unit in _UNITS]
@@ -187,9 +189,11 @@ _STATEMENT_TYPES = frozenset(
 
 
 def transform(module: cst.Module, rules: CompiledRules, tree: ast.Module | None = None,
-              text: str | None = None) -> Outcome:
+              text: str | None = None, flow_tree: ast.Module | None = None) -> Outcome:
     """Apply the rules to a module. With the stdlib tree and text of the same source,
-    statements without triggers are skipped and events can be located cheaply."""
-    migrator = Migrator(rules, module, tree, text)
+    statements without triggers are skipped and events can be located cheaply. `flow_tree`
+    is the whole file's stdlib tree when `tree` is a sparse one (sparse.py): the value flow
+    (valueflow.py) follows values through the statements the sparse parse left out."""
+    migrator = Migrator(rules, module, tree, text, flow_tree)
     new_module = module.visit(migrator)
     return Outcome(new_module, migrator.events, migrator.pairing)

@@ -8,6 +8,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from packaging.version import InvalidVersion, Version
+
+from portkit.ruleset.calls import CallContract, DeviceIndex, parse_contracts, parse_device_index
 from portkit.ruleset.fields import Fields
 from portkit.ruleset.rule import QUALIFIED_NAME
 
@@ -27,6 +30,8 @@ class RenameApi:
 
     renames: Mapping[str, str]  # old qualified name -> new qualified name or expression (expanded)
     module_twins: Mapping[str, str]  # old module -> new module, for `import m as a` / `from m import`
+    # old qualified name -> the contracts of its calls (each for some torch_npu releases)
+    contracts: Mapping[str, tuple[CallContract, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,9 @@ class StringContexts:
     subscripts: frozenset[str] = frozenset()  # `os.environ["X"]`
     dict_keywords: frozenset[str] = frozenset()  # keys of a dict literal passed as `env={...}`
     launch_files: bool = False  # the values are also variable names in shell/.env/Dockerfile/YAML/JSON
+    # what the strings are, for the value flow (python/valueflow.py): a string counts where its value
+    # goes; comparisons and conditionals count only against / where such a value is used
+    flow: str | None = None  # FLOWS
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ class EditArguments:
     message: str
     # `synchronize(device=d)` -> `synchronize(d)` for positional-only targets: keyword -> index
     keyword_to_positional: Mapping[str, int] = field(default_factory=dict)
+    device_index: DeviceIndex | None = None  # integer device indices written as explicit devices
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,8 @@ class Dependency:
     packages: Mapping[str, str]  # distribution name (normalised) -> guidance
     replacements: Mapping[str, str]  # distribution -> its Ascend replacement, for --fix-deps
     torch_pin: bool  # report CUDA builds of torch (+cuXXX, CUDA index URLs) and the matching torch-npu
+    # distribution -> (the first version that works on Ascend, why): pins that allow only older ones
+    minimum_versions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,15 +136,39 @@ class CudaSource:
     message: str
 
 
+# the analyses `portkit analyze` (portkit.python.analysis) and `portkit trace` implement: an
+# `analysis` rule documents one of them and holds its reviewed advice; it cannot add a new one
+ANALYSES = frozenset({
+    "op-unsupported", "float64", "dynamic-shape", "host-sync",
+    "fused-rmsnorm", "fused-rotary", "fused-swiglu", "fused-attention", "fused-optimizer",
+})
+ANALYSIS_COMMANDS = frozenset({"analyze", "trace"})
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Report-only, by `portkit analyze` / `portkit trace`: the finding's advice, never a change.
+
+    `migrate` and `check` do not run these rules; they are loaded with the others so that
+    configuration and `# portkit: ignore[...]` comments may name them."""
+
+    message: str  # the advice every finding of the rule ends with
+    replacements: Mapping[str, str]  # qualified name -> its reviewed replacement (with the source)
+    npu_names: tuple[str, ...]  # torch_npu names the advice relies on: a release that lacks one is named
+    reported_by: frozenset[str]  # the commands that report it: analyze (static), trace (a CPU run)
+
+
 KindSpec = (RenameApi | RenameAttribute | ReplaceString | Report | EditArguments | EnsureImport
-            | ReportCommand | Dependency | CudaSource)
+            | ReportCommand | Dependency | CudaSource | Analysis)
 
 
 # --- parsing ---------------------------------------------------------------------------------
 
 _CONTEXT_KEYS = {
     "positional", "keywords", "compare", "conditional", "names", "subscripts", "dict_keywords", "launch_files",
+    "flow",
 }
+FLOWS = ("device", "environ", "backend")  # a device, an environment mapping's keys, a collective backend
 
 
 def _parse_rename_api(f: Fields) -> RenameApi:
@@ -154,7 +189,7 @@ def _parse_rename_api(f: Fields) -> RenameApi:
     if not renames:
         raise f.fail("a rename-api rule needs 'names' or 'renames'")
     twins = {module: to_module} if module and to_module else {}
-    return RenameApi(renames=renames, module_twins=twins)
+    return RenameApi(renames=renames, module_twins=twins, contracts=parse_contracts(f, renames))
 
 
 def _parse_rename_attribute(f: Fields) -> RenameAttribute:
@@ -181,6 +216,9 @@ def _parse_contexts(f: Fields) -> StringContexts:
     c.qualified_names("positional", [k.lstrip(".") for k in positional])
     subscripts = c.strings("subscripts")
     c.qualified_names("subscripts", subscripts)
+    flow = c.get("flow", str, None)
+    if flow is not None and flow not in FLOWS:
+        raise c.fail(f"'flow' must be one of {', '.join(FLOWS)}, not {flow!r}")
     return StringContexts(
         positional=dict(positional),
         keywords=frozenset(c.strings("keywords")),
@@ -190,6 +228,7 @@ def _parse_contexts(f: Fields) -> StringContexts:
         subscripts=frozenset(subscripts),
         dict_keywords=frozenset(c.strings("dict_keywords")),
         launch_files=c.get("launch_files", bool, False),
+        flow=flow,
     )
 
 
@@ -241,7 +280,7 @@ def _parse_report(f: Fields) -> Report:
 
 def _parse_edit_arguments(f: Fields) -> EditArguments:
     calls = f.strings("calls")
-    f.qualified_names("calls", calls)
+    f.qualified_names("calls", [c.removeprefix(".") for c in calls])  # ".cuda": a method on any value
     raw = f.string_map("positional_to_keyword")
     try:
         positional = {int(index): keyword for index, keyword in raw.items()}
@@ -254,11 +293,12 @@ def _parse_edit_arguments(f: Fields) -> EditArguments:
     if insert_first is not None and keyword is None:
         raise f.fail("'insert_first' needs 'keyword' (the argument's name, to see it is missing)")
     f.expressions("insert_first", [insert_first] if insert_first is not None else [])
-    if not calls or not (positional or insert_first or to_positional):
-        raise f.fail("an edit-arguments rule needs 'calls' and an edit")
+    device_index = parse_device_index(f) if "device_index" in f.table else None
+    if device_index is None and (not calls or not (positional or insert_first or to_positional)):
+        raise f.fail("an edit-arguments rule needs 'calls' and an edit, or 'device_index'")
     return EditArguments(calls=frozenset(calls), positional_to_keyword=positional,
                          insert_first=insert_first, keyword=keyword, message=f.get("message", str),
-                         keyword_to_positional=dict(to_positional))
+                         keyword_to_positional=dict(to_positional), device_index=device_index)
 
 
 def _parse_ensure_import(f: Fields) -> EnsureImport:
@@ -282,15 +322,45 @@ def _normalise_distribution(name: str) -> str:
 def _parse_dependency(f: Fields) -> Dependency:
     packages, replacements = f.string_map("packages"), f.string_map("replacements")
     torch_pin = f.get("torch_pin", bool, False)
-    if not packages and not torch_pin:
-        raise f.fail("a dependency rule needs 'packages' or 'torch_pin'")
+    minimum = {_normalise_distribution(k): _minimum_version(f, k, v)
+               for k, v in f.string_map("minimum_versions").items()}
+    if not packages and not torch_pin and not minimum:
+        raise f.fail("a dependency rule needs 'packages', 'torch_pin' or 'minimum_versions'")
     return Dependency(packages={_normalise_distribution(k): v for k, v in packages.items()},
                       replacements={_normalise_distribution(k): v for k, v in replacements.items()},
-                      torch_pin=torch_pin)
+                      torch_pin=torch_pin, minimum_versions=minimum)
+
+
+def _minimum_version(f: Fields, name: str, value: str) -> tuple[str, str]:
+    """'4.32.0: why' -> ('4.32.0', 'why'); the version must be one pip understands."""
+    version, _, why = value.partition(":")
+    try:
+        Version(version.strip())
+    except InvalidVersion:
+        raise f.fail(f"'minimum_versions': '{name}' must map to 'VERSION: why', not '{value}'") from None
+    if not why.strip():
+        raise f.fail(f"'minimum_versions': '{name}' needs a reason after the version ('VERSION: why')")
+    return version.strip(), why.strip()
 
 
 def _parse_cuda_source(f: Fields) -> CudaSource:
     return CudaSource(message=f.get("message", str))
+
+
+def _parse_analysis(f: Fields) -> Analysis:
+    rule_id = f.get("id", str)
+    if rule_id not in ANALYSES:
+        raise f.fail(f"an analysis rule documents one of portkit's analyses ({', '.join(sorted(ANALYSES))})")
+    replacements, npu_names = f.string_map("replacements"), f.strings("npu_names")
+    f.qualified_names("replacements", replacements)
+    f.qualified_names("npu_names", npu_names)
+    if bad := [n for n in npu_names if not n.startswith(("torch_npu.", "torch.npu."))]:
+        raise f.fail(f"'npu_names': '{bad[0]}' is not a torch_npu name")
+    reported_by = frozenset(f.strings("reported_by", ["analyze"]))
+    if not reported_by or (unknown := sorted(reported_by - ANALYSIS_COMMANDS)):
+        raise f.fail(f"'reported_by' must name {' and/or '.join(sorted(ANALYSIS_COMMANDS))}")
+    return Analysis(message=f.get("message", str), replacements=replacements, npu_names=npu_names,
+                    reported_by=reported_by)
 
 
 # each kind's parser: a [[rule]] table's kind-specific keys -> the kind's parameters
@@ -305,4 +375,5 @@ PARSERS: dict[str, Callable[[Fields], KindSpec]] = {
     "report": _parse_report,
     "edit-arguments": _parse_edit_arguments,
     "ensure-import": _parse_ensure_import,
+    "analysis": _parse_analysis,
 }

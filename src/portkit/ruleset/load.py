@@ -19,17 +19,18 @@ _COMMON_KEYS = {
     "id", "kind", "summary", "why", "safety", "source", "targets", "examples", "needs_import",
 }
 _KIND_KEYS: dict[str, set[str]] = {
-    "rename-api": {"module", "to_module", "names", "renames"},
+    "rename-api": {"module", "to_module", "names", "renames", "contracts"},
     "rename-attribute": {"old", "new", "call", "insert_first", "keyword"},
     "replace-string": {"values", "prefixes", "contexts", "report_pattern", "report_message", "expressions"},
     "report": {"names", "prefixes", "message", "guidance", "keywords", "fallback", "attributes"},
     "edit-arguments": {"calls", "positional_to_keyword", "keyword_to_positional", "insert_first", "keyword",
-                       "message"},
+                       "message", "device_index"},
     "ensure-import": {"module"},
     "report-command": {"commands"},
     "report-string": {"values", "prefixes", "pattern", "contexts", "message"},
-    "dependency": {"packages", "replacements", "torch_pin"},
+    "dependency": {"packages", "replacements", "torch_pin", "minimum_versions"},
     "cuda-source": {"message"},
+    "analysis": {"message", "replacements", "npu_names", "reported_by"},
 }
 
 

@@ -1,9 +1,11 @@
 """ensure-import: `import torch_npu` once, in files that a change made need it.
 
-It goes right after the file's first top-level torch import (before it, when that import was
-rewritten to name torch.npu), else after the docstring and `__future__` imports. The roots of
-names a rewrite spelled in full (`Context.spell`) are imported there too, when the file does
-not bind them yet.
+Only where torch is: a file that imports torch, or whose new code calls a torch API (a rename,
+a method, an argument edit); never one whose only change is a string, such as a constants file
+with `NCCL_BACKEND = "hccl"` that imports nothing. It goes right after the file's first
+top-level torch import (before it, when that import was rewritten to name torch.npu), else
+after the docstring and `__future__` imports. The roots of names a rewrite spelled in full
+(`Context.spell`) are imported there too, when the file does not bind them yet.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import libcst as cst
 from portkit.python.context import Kind
 from portkit.python.imports import dotted_name, module_name
 from portkit.python.names import dotted_expression
-from portkit.ruleset import EnsureImport, Rule
+from portkit.ruleset import EnsureImport, ReplaceString, Rule
 
 
 class EnsureImportKind(Kind):
@@ -25,7 +27,7 @@ class EnsureImportKind(Kind):
         for root in sorted(context.needs_root_import):
             if root not in self.imports.bindings:
                 to_insert.append((None, root))
-        if context.needs_import:
+        if context.needs_import and self._torch_is_here():
             for rule, spec in self.rules.ensure_imports:
                 if not self.imports.imports_module(spec.module):
                     to_insert.append((rule, spec.module))
@@ -48,6 +50,12 @@ class EnsureImportKind(Kind):
                                    statement=anchor)
         body[index:index] = new_lines
         return updated_node.with_changes(body=body)
+
+    def _torch_is_here(self) -> bool:
+        if self.imports.imports_module("torch"):
+            return True
+        return any(e.is_change and e.rule.needs_import and not isinstance(e.rule.spec, ReplaceString)
+                   for e in self.context.events)
 
     def _insertion_index(self, module: cst.Module) -> int:
         """Right after the first top-level torch import (before it if it now imports torch.npu)."""

@@ -4,7 +4,9 @@
 import cuda`, `from torch.cuda.amp import GradScaler`: the longest prefix of a name that a rule
 knows is rewritten, spelled through the names the file already imports; aliases of CUDA
 modules whose every use converts are rebound to the twin (aliases.py). A target the chosen
-torch_npu release lacks is a manual item instead.
+torch_npu release lacks is a manual item instead. A call that its twin would not run the same
+way (a rule's `contracts`, kinds/contracts.py) stays as it is and is reported, or has its
+arguments respelled exactly.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import libcst as cst
 
 from portkit.python.compiled import Rename
 from portkit.python.context import Context, Kind, Use
-from portkit.python.imports import dotted_name, module_name
-from portkit.python.names import Chain, dotted_expression, has_import, importable, last, parent
+from portkit.python.imports import dotted_name, dotted_parts, module_name
+from portkit.python.kinds.contracts import ResultUses, hold_reason, respell
+from portkit.python.names import Chain, NameRoles, dotted_expression, has_import, importable, last, parent
 from portkit.ruleset import RenameApi, Rule, is_expression
+from portkit.ruleset.calls import CallContract
 
 
 class RenameApiKind(Kind):
@@ -24,6 +28,27 @@ class RenameApiKind(Kind):
     def __init__(self, context: Context) -> None:
         super().__init__(context)
         self._replacements: dict[int, cst.BaseExpression] = {}
+        self._results = ResultUses()
+        self._calls: dict[int, cst.Call] = {}  # id of a call's function -> the call
+        self._respell: dict[int, tuple[Rule, str, tuple[CallContract, ...]]] = {}  # id of a call -> its contracts
+        self._kept: set[str] = set()  # from-imported names whose import stays: a call of them stays
+        if self.rules.contracts:
+            self._keep_imports()
+
+    # -- calls, and how their results are used: the parents are visited before the names --
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._calls[id(node.func)] = node
+        self._results.note(node)
+
+    def _note(self, node: cst.CSTNode) -> None:
+        self._results.note(node)
+
+    visit_Subscript = visit_Assign = visit_StarredElement = visit_Arg = visit_Comparison = _note
+    visit_FormattedStringExpression = visit_BinaryOperation = _note
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._results.note(node)
 
     # -- uses --
 
@@ -33,6 +58,9 @@ class RenameApiKind(Kind):
             return
         # a bare name bound by `from torch.cuda import X` is handled at its import
         local = use.node.value  # type: ignore[attr-defined]
+        rename = self.rules.renames.get(use.qualified)
+        if rename is not None and use.qualified in self.rules.contracts:
+            self._held(use.qualified, rename, use.node)  # the import stays (_kept) if this call does
         renamed = use.qualified in self.rules.known_renames or local in self.context.plans
         missing = self.rules.unavailable.get(use.qualified)
         if missing is not None:
@@ -64,10 +92,53 @@ class RenameApiKind(Kind):
                 rename = rules.module_twins.get(prefix)
             if rename is None:
                 continue
+            if k == len(chain.parts) and prefix in rules.contracts and self._held(prefix, rename, use.node):
+                return True
             self._replacements[id(use.node)] = self._renamed_prefix(chain, k, rename.new)
             self.context.change(rename.rule, chain.nodes[k - 1], f"{prefix} → {rename.new}")
             return True
         return renamed
+
+    def _held(self, old: str, rename: Rename, node: cst.BaseExpression) -> bool:
+        """Does the use stay as it is, under the contracts of `old`? Then it is a manual item;
+        else a call's arguments are respelled when it is left (leave_Call)."""
+        call = self._calls.get(id(node))
+        contracts = self.rules.contracts[old]
+        for contract in contracts:
+            reason = hold_reason(contract, call, self._results, rename.new)
+            if reason is not None:
+                because = f"{reason}; " if reason else ""
+                self.context.flag(rename.rule, node, f"{old} left unchanged: {because}{contract.message}")
+                return True
+        if call is not None:
+            self._respell[id(call)] = (rename.rule, f"{old} → {rename.new}", contracts)
+        return False
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        pending = self._respell.pop(id(original_node), None)
+        respelled = respell(pending[2], updated_node.args) if pending is not None else None
+        if pending is None or respelled is None:
+            return updated_node
+        args, done = respelled
+        self.context.change(pending[0], original_node, f"{pending[1]}: {'; '.join(done)} (the twin's parameters "
+                                                       f"differ: docs/contracts.md)")
+        return updated_node.with_changes(args=args)
+
+    def _keep_imports(self) -> None:
+        """Before the pass (imports come first): a from-imported name, or a module alias that
+        would be rebound to its twin, with a call that must stay keeps its import."""
+        contracts = self.rules.contracts
+        watched = {name for name, binding in self.imports.bindings.items()
+                   if binding.qualified in contracts or (name in self.context.plans and any(
+                       old.startswith(binding.qualified + ".") for old in contracts))}
+        if not watched:
+            return
+        finder = _HeldCalls(self, watched)
+        self.context.module.visit(finder)
+        for name in finder.held:
+            self.context.plans.pop(name, None)
+            if self.imports.bindings[name].qualified in contracts:
+                self._kept.add(name)
 
     def _flag_unavailable(self, old: str, missing: Rename, node: cst.CSTNode) -> None:
         version = self.rules.npu_api.version
@@ -204,6 +275,13 @@ class RenameApiKind(Kind):
             return plan.new_qualified, plan.new_name, plan.rule
         if rename is None:
             return None
+        if local in self._kept:
+            if all(c.report_instead for c in self.rules.contracts[qualified]):
+                return None  # every use is reported where it is
+            self.context.flag(rename.rule, statement, f"`from {module} import {name}` left unchanged: a call of "
+                                                      f"{local} cannot go to {rename.new} (see its item); every use "
+                                                      f"of {local} stays {qualified}", statement=statement)
+            return None
         if is_expression(rename.new):
             self.context.flag(rename.rule, statement, f"`from {module} import {name}`: {qualified} becomes "
                                                       f"{rename.new}, which cannot be imported: write that "
@@ -211,3 +289,44 @@ class RenameApiKind(Kind):
                               statement=statement)
             return None
         return rename.new, local, rename.rule
+
+
+class _HeldCalls(NameRoles, cst.CSTVisitor):
+    """The pre-pass of `_keep_imports`: which of the watched local names have a use that must
+    stay as it is (the same judgement the pass makes, on the same view of the calls)."""
+
+    def __init__(self, kind: RenameApiKind, watched: set[str]) -> None:
+        super().__init__()
+        self.kind, self.watched = kind, watched
+        self.results = ResultUses()
+        self.calls: dict[int, cst.Call] = {}
+        self.held: set[str] = set()
+        self._skip_names: set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.results.note(node)
+        if isinstance(node, cst.Call):
+            self.calls[id(node.func)] = node
+        return super().on_visit(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        parts = dotted_parts(node)
+        if parts is None:
+            self._skip_names.add(id(node.attr))
+            return True
+        self._look(parts, node)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if id(node) not in self._skip_names:
+            self._look([node.value], node)
+
+    def _look(self, parts: list[str], node: cst.BaseExpression) -> None:
+        if parts[0] not in self.watched or parts[0] in self.held:
+            return
+        rules = self.kind.rules
+        old = self.kind.imports.resolve(parts) or ""
+        rename = rules.renames.get(old)
+        if rename is not None and any(hold_reason(c, self.calls.get(id(node)), self.results, rename.new) is not None
+                                      for c in rules.contracts.get(old, ())):
+            self.held.add(parts[0])

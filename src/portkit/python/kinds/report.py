@@ -3,6 +3,11 @@
 Uses of listed names, and of names under listed module prefixes that carry guidance (a
 `fallback` rule takes every name no other rule handled); keyword arguments of calls to them
 (`use_cuda=`); listed attributes on any value (`x.is_cuda`); imports of listed modules.
+
+A listed name that a rename converts is also reported in its new spelling (compiled.py), so
+`check` on a ported tree keeps the item: `torch.npu.get_device_capability`, or the accelerator
+target's `torch.get_device_module().get_device_capability`. A use that rename-api left
+unchanged and reported (a call its twin would not run the same way) is not reported twice.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import libcst as cst
 from portkit.python.context import Kind, Use
 from portkit.python.imports import dotted_name, module_name
 from portkit.python.names import has_import
-from portkit.ruleset import Report
+from portkit.ruleset import RenameApi, Report
 
 
 class ReportKind(Kind):
@@ -20,6 +25,8 @@ class ReportKind(Kind):
 
     def use(self, use: Use) -> None:
         """Exact names always; module prefixes only with guidance (else at their imports)."""
+        if self._held(use.node):
+            return
         seen: set[str] = set()
         for matched, flag in self.rules.flags_for(use.qualified):
             spec = flag.spec
@@ -31,13 +38,31 @@ class ReportKind(Kind):
             seen.add(flag.rule.id)
             self.context.flag(flag.rule, use.node, guidance or spec.message.format(name=matched))
 
+    def _held(self, node: cst.CSTNode) -> bool:
+        """Did rename-api just report this use (it runs first on every use)?"""
+        events = self.context.events
+        return bool(events) and events[-1].node is node and not events[-1].is_change \
+            and isinstance(events[-1].rule.spec, RenameApi)
+
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.BaseExpression) -> cst.BaseExpression:
         flags = self.rules.attribute_flags.get(original_node.attr.value)
         if flags and self.context.receiver_is_value(original_node.value):
             name = "." + original_node.attr.value
             for flag in flags:
                 self.context.flag(flag.rule, original_node, flag.spec.message.format(name=name))
+        value = original_node.value
+        if isinstance(value, cst.Call) and not value.args:  # `torch.get_device_module().X`
+            callee = self.context.callee(value)
+            if callee is not None:
+                self._flag_name(f"{callee}().{original_node.attr.value}", original_node)
         return updated_node
+
+    def _flag_name(self, name: str, node: cst.CSTNode) -> None:
+        seen: set[str] = set()
+        for flag in self.rules.exact_flags.get(name, ()):
+            if flag.rule.id not in seen:
+                seen.add(flag.rule.id)
+                self.context.flag(flag.rule, node, flag.spec.guidance.get(name) or flag.spec.message.format(name=name))
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
         callee = self.context.callee(original_node)
