@@ -78,6 +78,7 @@ TARGETS = (
     ("migrate_over_libcst", "migrate --diff (-j 1) ÷ libcst-parse floor", "≤ 2×", lambda v: v <= 2),
     ("check_ported_over_ast", "check ported (-j 1) ÷ ast.parse floor", "≤ 2×", lambda v: v <= 2),
     ("check_over_migrate", "check unported (-j 1) ÷ migrate --diff (-j 1)", "≤ 1×", lambda v: v <= 1),
+    ("analyze_over_check", "analyze (-j 1) ÷ check unported --no-cache (-j 1)", "≤ 1×", lambda v: v <= 1),
     ("warm_s_per_mloc", "warm re-check, s per million lines", "≤ 0.3 s", lambda v: v <= 0.3),
     ("peak_rss_mb", "peak RSS of migrate -j 2 (all processes)", "< 1024 MB", lambda v: v < 1024),
 )
@@ -543,6 +544,7 @@ def bench_corpus(name: str, tree: Tree, args: argparse.Namespace, jobs: int, cac
             [*PORTKIT, "check", ".", "-j", str(j), *common, *no_cache], root, repeat, (0, 1, 2)))
         record(f"check_ported_j{j}", time_process(
             [*PORTKIT, "check", ".", "-j", str(j), *common, *no_cache], ported, repeat, (0, 1, 2)))
+        record(f"analyze_j{j}", time_process([*PORTKIT, "analyze", ".", "-j", str(j), *common], root, repeat, (0, 1, 2)))
     if cache_flag:
         run_process([*PORTKIT, "check", ".", "-j", str(jobs), *common], ported, ok=(0, 1, 2))  # fills the cache
         record("check_warm", time_process([*PORTKIT, "check", ".", "-j", str(jobs), *common], ported, repeat,
@@ -576,6 +578,7 @@ def ratios(result: dict, clock: str = "seconds") -> dict[str, float | None]:
         if result["needing_change"] else None,
         "check_ported_over_ast": div(t.get("check_ported_j1"), t.get("ast_parse")),
         "check_over_migrate": div(t.get("check_unported_j1"), t.get("migrate_diff_j1")),
+        "analyze_over_check": div(t.get("analyze_j1"), t.get("check_unported_j1")),
         "warm_s_per_mloc": div(t.get("check_warm"), result["lines"] / 1e6),
         "peak_rss_mb": memory["tree_peak_mb"] if memory["tree_peak_mb"] is not None else memory["max_process_mb"],
     }

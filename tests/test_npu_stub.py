@@ -1,7 +1,9 @@
-"""tests/npu_stub: a CPU torch_npu that behaves like the real one on a machine without an NPU.
+"""The CPU torch_npu that behaves like the real one on a machine without an NPU.
 
-Each check runs in a fresh interpreter (the stub renames torch's privateuse1 backend, which
-cannot be undone) with tests/npu_stub on PYTHONPATH.
+It ships with portkit (src/portkit/pipeline/npu_stub/torch_npu: `portkit trace` runs ported programs
+with it); tests/npu_stub, which the example runs put on PYTHONPATH, loads that same file. The probe
+goes through tests/npu_stub, so it checks both: one stand-in, reached either way. Each check runs in
+a fresh interpreter (the stub renames torch's privateuse1 backend, which cannot be undone).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 STUB = REPO / "tests" / "npu_stub"
+SHIPPED = REPO / "src" / "portkit" / "pipeline" / "npu_stub" / "torch_npu" / "__init__.py"
 DATA = json.loads((REPO / "src" / "portkit" / "ruleset" / "data" / "torch_npu-2.13.0.json").read_text(encoding="utf-8"))
 
 PROBE = r'''
@@ -32,6 +35,7 @@ def outcome(fn):
 
 out = {}
 out["same_module"] = torch.npu is torch_npu.npu is sys.modules["torch.npu"]
+out["file"] = torch_npu.__file__
 out["dir"] = dir(torch.npu)
 out["get_arch_list"] = outcome(lambda: torch.npu.get_arch_list)
 out["calls"] = {name: outcome(getattr(torch.npu, name)) for name in
@@ -97,6 +101,7 @@ def probe() -> dict[str, Any]:
 
 def test_torch_npu_is_the_registered_module(probe: dict[str, Any]) -> None:
     assert probe["same_module"] is True
+    assert probe["file"] == str(SHIPPED)  # tests/npu_stub hands out the stand-in portkit ships
     assert probe["tensor"]["device"] == "npu:1"
 
 

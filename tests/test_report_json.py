@@ -141,12 +141,12 @@ def test_schema_is_strict(cli: Cli, tmp_path: Path, mutate: Any) -> None:
     assert not VALIDATOR.is_valid(data)
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", True, None], ids=["2", "0", "string", "true", "null"])
+@pytest.mark.parametrize("version", [1, 3, 0, "2", True, None], ids=["1", "3", "0", "string", "true", "null"])
 def test_refuses_other_schema_versions(cli: Cli, tmp_path: Path, version: Any) -> None:
     shutil.copytree(EXAMPLES / "mnist" / "original", tmp_path / "src")
     cli("migrate", "src", "--dry-run", "--report", "r.json")
     data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     from_json_data(copy.deepcopy(data))  # the real version is read
     data["schema_version"] = version
     assert not VALIDATOR.is_valid(data)

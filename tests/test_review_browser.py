@@ -388,6 +388,7 @@ def test_a_file_s_repeated_items_are_one_to_do(reading: tuple[Report, Path], pag
     group = page.page.locator("#groups .group[data-rule='triton']")
     assert "3 items in 1 file" in group.locator("summary").first.inner_text()
     group.locator("summary").first.click()
+    group.locator("ol > li").first.wait_for()  # the page's script builds the list on opening
     (todo,) = group.locator("ol > li").all()
     assert "src/kernels.py" in todo.inner_text() and "3 items" in todo.inner_text() and "lines 2, 3, 4" in todo.inner_text()
     todo.locator("details.todo > summary .tag").click()  # opens the list of lines

@@ -148,4 +148,8 @@ def rules_test(directory: Path) -> None:
     click.echo(f"{counted(len(user.rules), 'rule')}, {counted(examples, 'example')}: {len(failures)} failed")
     sys.exit(EXIT_FAILED if failures else EXIT_OK)
 
+from portkit.cli.trace import trace_command  # noqa: E402
+main.add_command(trace_command)
 
+from portkit.cli.analyze import analyze_command  # noqa: E402 - registered after main exists
+main.add_command(analyze_command)

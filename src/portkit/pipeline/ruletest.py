@@ -39,6 +39,8 @@ def check_example(ruleset: RuleSet, rule: Rule, example: Example) -> str | None:
         active = ruleset.select([rule.id, *example.with_rules])
     except Exception as error:  # an unknown id in with_rules
         return str(error)
+    if rule.kind == "analysis":
+        return _check_analysis_example(active, rule, example)
     rules = CompiledRules(active)
     before = _dedent(example.before)
     expected = _dedent(example.after) if example.after is not None else before
@@ -56,6 +58,25 @@ def check_example(ruleset: RuleSet, rule: Rule, example: Example) -> str | None:
         return f"expected {example.findings} manual item(s) of {rule.id}, got {found} ({listed})"
     if example.after is None and any(c.rule_id == rule.id for c in migration.changes):
         return "expected no change"
+    return None
+
+
+def _check_analysis_example(active: RuleSet, rule: Rule, example: Example) -> str | None:
+    """An analysis rule's example runs through `portkit analyze`'s analysis of one file: it
+    changes nothing, and must produce the stated number of findings of the rule."""
+    from portkit.python.analysis import Settings, analyze_text
+
+    before = _dedent(example.before)
+    try:
+        findings = analyze_text(before, Settings.load(active))
+    except SyntaxError as error:
+        return f"the example is not valid Python: {error}"
+    found = [f for f in findings if f.rule_id == rule.id]
+    if len(found) != example.findings:
+        listed = "; ".join(f"line {f.span.line}: {f.message}" for f in findings) or "none"
+        return f"expected {example.findings} finding(s) of {rule.id}, got {len(found)} ({listed})"
+    if example.after is not None:
+        return "an analysis rule changes nothing: its examples have no 'after'"
     return None
 
 

@@ -18,7 +18,7 @@ import click
 from portkit import __version__
 from portkit.model import Change, FileResult, FileStatus, Finding, Report, RunProblem, Safety, Span, counted
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: evidence on items; analyze and trace commands, trace mode, analysis kind
 
 
 # --- JSON ------------------------------------------------------------------------------------

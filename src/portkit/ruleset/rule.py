@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from portkit.ruleset.kinds import KindSpec
 
 # kinds that only report: everything else changes code
-REPORT_KINDS = frozenset({"report", "report-string", "report-command", "cuda-source", "dependency"})
+REPORT_KINDS = frozenset({"report", "report-string", "report-command", "cuda-source", "dependency", "analysis"})
 RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 TARGETS = frozenset({"npu", "accelerator", "shim"})

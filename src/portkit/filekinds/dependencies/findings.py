@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import Specifier
 from packaging.version import InvalidVersion, Version
 
 from portkit.filekinds.dependencies.common import (
@@ -40,7 +42,7 @@ class Wanted:
         self.exact = {TORCH, TORCH_NPU, *TORCH_COMPANIONS}
         self.patterns: list[str] = []
         for _, spec in active:
-            for name in (*spec.packages, *spec.replacements):
+            for name in (*spec.packages, *spec.replacements, *spec.minimum_versions):
                 if "*" in name:
                     self.patterns.append(name)
                 else:
@@ -122,6 +124,10 @@ def analyse(found: Found, rules: CompiledRules | RuleSet) -> list[Item]:
             guidance = _guidance(spec, dep.name)
             if guidance is not None:
                 items.append(_package_item(rule, spec, dep, guidance))
+            if dep.name in spec.minimum_versions and _only_older(dep, spec.minimum_versions[dep.name][0]):
+                minimum, why = spec.minimum_versions[dep.name]
+                items.append(Item(rule, dep.start, dep.end, f"{dep.written}: allows only releases before {minimum}, "
+                                                            f"the first that runs on Ascend ({why})"))
         if spec.torch_pin:
             for url in found.urls:
                 items.append(_url_item(rule, url))
@@ -220,3 +226,35 @@ def _url_item(rule: Rule, url: Url) -> Item:
     if url.delete is None:
         return Item(rule, url.start, url.end, message)
     return Item(rule, url.start, url.end, message, url.delete(), f"removed the CUDA package index {url.url}")
+
+
+def _only_older(dep: Dep, minimum: str) -> bool:
+    """Whether the declaration admits no release at or after `minimum` (a pin, or an upper bound
+    below it). A declaration that cannot be read is not reported."""
+    try:
+        specifiers = list(Requirement(dep.written).specifier) if not dep.conda else []
+    except InvalidRequirement:
+        specifiers = []
+    if not specifiers and dep.pinned is not None:
+        specifiers = [Specifier(f"=={dep.pinned}")]
+    try:
+        return any(_below(specifier, Version(minimum)) for specifier in specifiers)
+    except InvalidVersion:
+        return False
+
+
+def _below(specifier: Specifier, minimum: Version) -> bool:
+    """Whether one specifier excludes `minimum` and everything after it."""
+    operator, text = specifier.operator, specifier.version
+    if operator in ("==", "===") and text.endswith(".*"):
+        return Version(text[:-2]) < minimum and not specifier.contains(minimum, prereleases=True)
+    if operator in ("==", "==="):
+        return Version(text) < minimum
+    if operator == "<":
+        return Version(text) <= minimum
+    if operator == "<=":
+        return Version(text) < minimum
+    if operator == "~=":  # ~=4.30.0 means >=4.30.0, ==4.30.*: the release before the last part moves on
+        release = Version(text).release[:-1]
+        return Version(".".join(map(str, (*release[:-1], release[-1] + 1)))) <= minimum
+    return False

@@ -44,6 +44,16 @@ EFFORT_WEIGHTS: dict[str, int] = {
     "accelerator-typed-tensor": 2,
     "accelerator-tf32": 1,
     "accelerator-env-var": 1,
+    "op-unsupported": 3,
+    "npu-library-version": 2,
+    "float64": 2,
+    "dynamic-shape": 2,
+    "host-sync": 1,
+    "fused-rmsnorm": 1,
+    "fused-rotary": 1,
+    "fused-swiglu": 1,
+    "fused-attention": 1,
+    "fused-optimizer": 1,
 }
 DEFAULT_EFFORT = 2
 
