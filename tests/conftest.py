@@ -5,12 +5,14 @@ Nothing here is autouse: tests that do not ask for a fixture are not affected.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from click.testing import CliRunner, Result
@@ -129,3 +131,12 @@ def assert_matches_golden(new_text: str | None, original: Path) -> None:
         assert new_text == golden.read_text(encoding="utf-8")
     else:
         assert new_text is None, f"{original.name} must come back byte-identical"
+
+
+def load_script(name: str) -> ModuleType:
+    """A script of scripts/ as a module, for tests that re-derive its data."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

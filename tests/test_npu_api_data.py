@@ -6,7 +6,6 @@ Nothing here downloads: the re-derivation test runs only if the wheel is already
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 from importlib import resources
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conftest import load_script
 
 from portkit.ruleset.npu_api import NpuApi, available_versions, load_npu_api
 
@@ -186,11 +187,7 @@ def test_every_shipped_release_has_a_torch_pairing() -> None:
 
 
 def _derive_module() -> Any:
-    spec = importlib.util.spec_from_file_location("derive_npu_api", REPO / "scripts" / "derive_npu_api.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("derive_npu_api")
 
 
 @pytest.mark.parametrize(("line", "expected"), [

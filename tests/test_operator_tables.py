@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from conftest import load_script
 
 from portkit.ruleset.operators import AtenOp, Coverage, OperatorTable, available_versions
 
@@ -29,11 +30,7 @@ NEWEST = "2.13.0"
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("derive_op_tables", REPO / "scripts" / "derive_op_tables.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("derive_op_tables")
 
 
 def _shipped(name: str) -> dict[str, Any]:

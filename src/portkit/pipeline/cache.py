@@ -37,6 +37,7 @@ from typing import Any
 from portkit import __version__
 from portkit.model import EVIDENCE, Change, FileResult, FileStatus, Finding, Safety, Span
 from portkit.pipeline.discovery import is_stray_temp
+from portkit.pipeline.sourcefile import write_all
 
 FORMAT = 3  # 3: changes and findings carry their evidence
 FOLDER = ".portkit_cache"
@@ -313,9 +314,7 @@ class _Folder:
         fd = os.open(self._at(temp), flags, 0o666, dir_fd=self.fd)
         try:
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, data)
             finally:
                 os.close(fd)
             os.replace(self._at(temp), self._at(name), src_dir_fd=self.fd, dst_dir_fd=self.fd)

@@ -26,7 +26,7 @@ from pathlib import Path
 from portkit.pipeline.cache import FOLDER as CACHE_FOLDER
 from portkit.pipeline.discovery import DiscoveredFile, is_stray_temp, printable_path
 from portkit.model import FileResult, FileStatus
-from portkit.pipeline.sourcefile import SourceError, atomic_write, encode_source, read_source
+from portkit.pipeline.sourcefile import SourceError, atomic_write, encode_source, read_source, write_all
 
 STRAY_TEMP_AGE = 60.0  # seconds: a temporary file older than any write takes is a leftover
 _HASHED_UP_TO = 64 * 1024 * 1024  # bigger files are compared by their metadata alone
@@ -310,9 +310,7 @@ def _overwrite(path: Path, data: bytes) -> None:
     flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
     finally:
         os.close(fd)
 

@@ -186,6 +186,13 @@ def _decode_reason(data: bytes, error: UnicodeDecodeError, encoding: str) -> str
     return f"cannot decode as {encoding}: {error.reason} at line {line}"
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is out: one call may write fewer (pipes, signals, full disks)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace the content of ``path`` with ``data`` atomically.
 
