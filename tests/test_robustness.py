@@ -246,3 +246,25 @@ def test_files_over_the_size_limit_fail_unread(tmp_path: Path) -> None:
     assert [e.reason.split(":")[0] for e in run.errors] == ["too large"] and exit_code(run) == 2
     run = check(CheckOptions(paths=(tmp_path,), ruleset=load_rules(), cache=False))
     assert not run.errors and exit_code(run) == 1
+
+
+def test_the_shim_insertion_is_behind_the_barrier_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--strategy shim rewrites entry points itself: an exception there fails that file only."""
+    from portkit.python import shim
+
+    entry = 'import torch\nif __name__ == "__main__":\n    torch.cuda.synchronize()\n'
+    write(tmp_path / "a.py", entry)
+    write(tmp_path / "b.py", entry)
+
+    def deep(text: str) -> None:  # the first entry point blows the stack, the second is fine
+        deep.calls.append(text)
+        if len(deep.calls) == 1:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(text)
+
+    real, deep.calls = shim.insert_switch, []
+    monkeypatch.setattr(shim, "insert_switch", deep)
+    result = invoke_cli("migrate", "--strategy", "shim", "--dry-run", ".", cwd=tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "1 would change" in result.stdout and "1 failed" in result.stdout
+    assert "cannot insert the runtime switch: RecursionError" in result.stdout + result.stderr

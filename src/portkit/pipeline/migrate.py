@@ -151,6 +151,7 @@ def _with_switch(options: MigrateOptions, files: Sequence[DiscoveredFile],
                  results: Sequence[FileResult]) -> list[FileResult]:
     """--strategy shim: the reports stay; entry points get the runtime switch imported."""
     from portkit.python import shim  # libcst: imported only when this strategy runs
+    from portkit.python.engine import contained
 
     roots = {f.root for f in files}
     entries = shim.entry_points(roots, [f.path for f in files], options.entries)
@@ -159,9 +160,12 @@ def _with_switch(options: MigrateOptions, files: Sequence[DiscoveredFile],
         if file.path.resolve() in entries and result.status is not FileStatus.FAILED:
             try:
                 source = read_source(file.path)
-                inserted = shim.insert_switch(source.text)
+                inserted = contained(lambda text=source.text: shim.insert_switch(text))
             except (SourceError, ValueError) as error:
                 result = dataclasses.replace(result, status=FileStatus.FAILED, error=str(error))
+            except Exception as error:  # the crash barrier: this file fails, the run goes on
+                reason = f"cannot insert the runtime switch: {type(error).__name__}"
+                result = dataclasses.replace(result, status=FileStatus.FAILED, error=reason)
             else:
                 if inserted is not None:
                     new_text, change = inserted
