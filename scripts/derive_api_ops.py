@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from derive_op_tables import (  # noqa: E402 - the script folder is not a package
-    DATA_DIR, DEFAULT_CACHE, NPU_YAMLS, _op_name, _rewrap, aten_yaml_dir, dumps, torch_version,
+    DATA_DIR, DEFAULT_CACHE, NPU_YAMLS, aten_yaml_dir, composite_recorder, dumps, torch_version,
 )
 
 # python_module of native_functions.yaml -> the Python namespace of its bindings
@@ -308,36 +308,14 @@ def module_call(name: str) -> Call:
 
 class Tracer:
     """Records the aten operators a call dispatches to; CompositeImplicitAutograd operators stay
-    whole (a CPU kernel that runs their composite is registered for each, as derive_op_tables does)."""
+    whole (derive_op_tables.composite_recorder)."""
 
     def __init__(self, composite_implicit: Iterable[str]) -> None:
         import torch
-        from torch.utils._python_dispatch import TorchDispatchMode
 
         torch.set_num_threads(1)
         torch.backends.mkldnn.enabled = False  # the generic CPU paths, not whatever this CPU supports
-        cia = torch._C.DispatchKey.CompositeImplicitAutograd
-        self.library = torch.library.Library("aten", "IMPL")
-        opaque = set()
-        for op in composite_implicit:
-            base, _, overload = op.partition(".")
-            handle = getattr(getattr(torch.ops.aten, base), overload or "default")
-            self.library.impl(op, lambda *a, _o=handle, **k: _o._op_dk(cia, *a, **k), "CPU")
-            opaque.add(handle)
-
-        class Recorder(TorchDispatchMode):
-            def __init__(self) -> None:
-                super().__init__()
-                self.calls: set[str] = set()
-
-            def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-                self.calls.add(_op_name(func))
-                args = _rewrap(torch, func, args)
-                if func in opaque:
-                    return func._op_dk(cia, *args, **(kwargs or {}))
-                return func(*args, **(kwargs or {}))
-
-        self.recorder = Recorder
+        self.library, self.recorder = composite_recorder(torch, composite_implicit)
 
     def record(self, call: Call) -> Recorded | None:
         """What the call dispatched to, and whether it returned one tensor; None if it raised."""

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -183,22 +184,34 @@ def trace_worker() -> int:
     """Read call specs (JSON) on stdin; print the PrivateUse1 kernel kinds (one JSON line), then one
     JSON line per operator with such a kernel: what that kernel calls."""
     import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
 
     torch.set_num_threads(1)
     torch.backends.mkldnn.enabled = False  # the generic CPU paths, not whatever this CPU supports
-    cia = torch._C.DispatchKey.CompositeImplicitAutograd
     specs = json.load(sys.stdin)
     kinds = {spec["op"]: privateuse1_kernel(torch, spec["op"]) for spec in specs}
     print(json.dumps({"privateuse1": {op: kind for op, kind in kinds.items() if kind}}), flush=True)
     specs = [{**spec, "key": kinds[spec["op"]]} for spec in specs if kinds[spec["op"]]]
+    composites = [spec["op"] for spec in specs if spec["key"] == "CompositeImplicitAutograd"]
+    _library, Recorder = composite_recorder(torch, composites)  # noqa: N806 - a class
+    for spec in specs:
+        print(json.dumps({"op": spec["op"], **_trace_one(torch, Recorder, spec)}), flush=True)
+    return 0
+
+
+def composite_recorder(torch: Any, composites: Iterable[str]) -> tuple[Any, type]:
+    """A TorchDispatchMode class that records every aten operator a call reaches, with the
+    given CompositeImplicitAutograd operators kept whole: each gets a CPU kernel that runs its
+    composite, so the mode sees the operator itself, not its insides. Keep the returned
+    library alive as long as the mode is used (dropping it removes the kernels)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    cia = torch._C.DispatchKey.CompositeImplicitAutograd
     library = torch.library.Library("aten", "IMPL")
     opaque = set()
-    for spec in specs:  # nested CompositeImplicitAutograd ops: stop at them, the mode records them
-        if spec["key"] == "CompositeImplicitAutograd":
-            overload = _overload(torch, spec["op"])
-            library.impl(spec["op"], lambda *a, _o=overload, **k: _o._op_dk(cia, *a, **k), "CPU")
-            opaque.add(overload)
+    for op in composites:
+        overload = _overload(torch, op)
+        library.impl(op, lambda *a, _o=overload, **k: _o._op_dk(cia, *a, **k), "CPU")
+        opaque.add(overload)
 
     class Recorder(TorchDispatchMode):
         def __init__(self) -> None:
@@ -212,9 +225,7 @@ def trace_worker() -> int:
                 return func._op_dk(cia, *args, **(kwargs or {}))
             return func(*args, **(kwargs or {}))
 
-    for spec in specs:
-        print(json.dumps({"op": spec["op"], **_trace_one(torch, Recorder, spec)}), flush=True)
-    return 0
+    return library, Recorder
 
 
 def _rewrap(torch: Any, func: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
