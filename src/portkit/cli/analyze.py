@@ -15,9 +15,9 @@ import click
 
 from portkit.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, PortkitUsageError
 from portkit.cli.reporting import REPORT_TARGETS, check_report_names, write_report
-from portkit.model import Report, counted
 from portkit.pipeline.config import Config, ConfigError, find_config, load_config
 from portkit.pipeline.discovery import DiscoveryError
+from portkit.reports.runreport import render_analysis
 from portkit.ruleset import RuleError, RuleSet, load_rules
 from portkit.ruleset.npu_api import available_versions
 
@@ -56,30 +56,6 @@ def _config(config_file: Path | None, no_config: bool) -> Config:
     except (ConfigError, RuleError) as error:
         raise PortkitUsageError(str(error)) from None
     return dataclasses.replace(config, per_file_ignores=expanded)
-
-
-def render_analysis(report: Report) -> str:
-    """The terminal summary of an analysis: counts by rule, then every finding with its evidence."""
-    summary = report.summary()
-    lines = [click.style("portkit analyze", bold=True)
-             + f": {counted(summary['files_scanned'], 'file')} analysed for torch_npu {report.torch_npu}, "
-               f"{counted(summary['manual_items'], 'finding')}, {summary['files_failed']} failed "
-               f"({summary['elapsed_seconds']:.2f} s)"]
-    by_rule = summary["manual_items_by_rule"]
-    if by_rule:
-        width = max(map(len, by_rule))
-        lines += ["", click.style("Findings by rule:", bold=True)]
-        lines += [f"  {rule.ljust(width)}  {count:>5}" for rule, count in by_rule.items()]
-        lines += ["", click.style("Findings:", bold=True)]
-        for result, finding in report.findings:
-            where = f"{result.path}:{finding.span.line}:{finding.span.column}"
-            evidence = f" [{finding.evidence}]" if finding.evidence else ""
-            lines.append(f"  {where}: {click.style(finding.rule_id, fg='yellow')}{evidence} {finding.message}")
-    if report.failed or report.problems:
-        lines += ["", click.style("Not analysed:", bold=True, fg="red")]
-        lines += [f"  {f.path}: {f.error}" for f in report.failed]
-        lines += [f"  {p.path}: {p.reason}" for p in report.problems]
-    return "\n".join(lines) + "\n"
 
 
 @click.command(name="analyze")

@@ -142,15 +142,40 @@ def render_text(report: Report, *, list_manual_items: bool = True) -> str:
         *_table(s["manual_items_by_rule"].items()),
     ]
     if list_manual_items and report.findings:
-        lines += ["", click.style("Left for a person:", bold=True)]
-        for result, finding in report.findings:
-            where = f"{result.path}:{finding.span.line}:{finding.span.column}"
-            lines.append(f"  {where}: {click.style(finding.rule_id, fg='yellow')} {finding.message}")
-    if report.failed or report.problems:
-        lines += ["", click.style("Failed (left untouched):", bold=True, fg="red")]
-        lines += [f"  {f.path}: {f.error}" for f in report.failed]
-        lines += [f"  {p.path}: {p.reason}" for p in report.problems]
+        lines += ["", click.style("Left for a person:", bold=True), *_finding_lines(report)]
+    lines += _failure_lines(report, "Failed (left untouched):")
     return "\n".join(lines) + "\n"
+
+
+def render_analysis(report: Report) -> str:
+    """The terminal summary of `portkit analyze`: counts by rule, then every finding with its evidence."""
+    s = report.summary()
+    lines = [click.style("portkit analyze", bold=True)
+             + f": {counted(s['files_scanned'], 'file')} analysed for torch_npu {report.torch_npu}, "
+               f"{counted(s['manual_items'], 'finding')}, {s['files_failed']} failed "
+               f"({s['elapsed_seconds']:.2f} s)"]
+    if s["manual_items_by_rule"]:
+        lines += ["", click.style("Findings by rule:", bold=True), *_table(s["manual_items_by_rule"].items())]
+        lines += ["", click.style("Findings:", bold=True), *_finding_lines(report, evidence=True)]
+    lines += _failure_lines(report, "Not analysed:")
+    return "\n".join(lines) + "\n"
+
+
+def _finding_lines(report: Report, *, evidence: bool = False) -> list[str]:
+    lines = []
+    for result, finding in report.findings:
+        where = f"{result.path}:{finding.span.line}:{finding.span.column}"
+        rests_on = f" [{finding.evidence}]" if evidence and finding.evidence else ""
+        lines.append(f"  {where}: {click.style(finding.rule_id, fg='yellow')}{rests_on} {finding.message}")
+    return lines
+
+
+def _failure_lines(report: Report, title: str) -> list[str]:
+    if not (report.failed or report.problems):
+        return []
+    return ["", click.style(title, bold=True, fg="red"),
+            *(f"  {f.path}: {f.error}" for f in report.failed),
+            *(f"  {p.path}: {p.reason}" for p in report.problems)]
 
 
 def render_fixes(report: Report) -> str:
