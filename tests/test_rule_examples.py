@@ -64,3 +64,15 @@ def test_generated_rule_reference_is_current():
     assert reference.read_text(encoding="utf-8") == render_reference(RULESET), (
         "docs/rules.md is stale: run `python -m portkit.ruleset.docs > docs/rules.md`"
     )
+
+
+def test_an_example_runs_at_its_torch_npu_release():
+    """device-index changes code only for torch_npu 2.1 (torch 2.1): its example says so and
+    fails when run at the default release."""
+    from dataclasses import replace
+
+    rule = RULESET.get("device-index")
+    example = next(e for e in rule.examples if e.torch_npu == "2.1.0.post17")
+    assert check_example(RULESET, rule, example) is None
+    assert "expected:" in (check_example(RULESET, rule, replace(example, torch_npu=None)) or "")
+    assert "no torch_npu API data" in (check_example(RULESET, rule, replace(example, torch_npu="7.0")) or "")

@@ -8,6 +8,7 @@ nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from dataclasses import dataclass
 
@@ -39,9 +40,14 @@ def check_example(ruleset: RuleSet, rule: Rule, example: Example) -> str | None:
         active = ruleset.select([rule.id, *example.with_rules])
     except Exception as error:  # an unknown id in with_rules
         return str(error)
+    if example.torch_npu is not None:
+        active = dataclasses.replace(active, npu_version=example.torch_npu)
     if rule.kind == "analysis":
         return _check_analysis_example(active, rule, example)
-    rules = CompiledRules(active)
+    try:
+        rules = CompiledRules(active)
+    except ValueError as error:  # a release portkit has no data for
+        return str(error)
     before = _dedent(example.before)
     expected = _dedent(example.after) if example.after is not None else before
     kind = kind_for(PurePath(example.path), explicit=True) or PYTHON

@@ -40,9 +40,13 @@ def render_rule(rule: Rule) -> str:
         "### Why",
         " ".join(rule.why.split()),
     ]
-    example = next((e for e in rule.examples if e.after is not None), None)
+    # the first example that changes something shows the rule best (an after equal to its
+    # before documents a release where the rule does nothing)
+    changing = [e for e in rule.examples if e.after is not None and e.after != e.before]
+    example = next(iter(changing), None) or next((e for e in rule.examples if e.after is not None), None)
     if example is not None:
-        parts += ["", "### Example", _code(example.before, example.path), "", "Becomes:",
+        release = f" (with `--torch-npu {example.torch_npu}`)" if example.torch_npu else ""
+        parts += ["", f"### Example{release}", _code(example.before, example.path), "", "Becomes:",
                   _code(example.after or "", example.path)]
     else:
         flagged = next((e for e in rule.examples if e.findings), None)

@@ -40,10 +40,10 @@ def _parse_examples(f: Fields) -> tuple[Example, ...]:
         if not isinstance(table, dict):
             raise f.fail(f"example {number} must be a table with 'before'")
         e = Fields(table, f"{f.where}: example {number}")
-        e.check_keys({"before", "after", "findings", "with_rules", "path"})
+        e.check_keys({"before", "after", "findings", "with_rules", "path", "torch_npu"})
         examples.append(Example(before=e.get("before", str), after=e.get("after", str, None),
                                 findings=e.get("findings", int, 0), with_rules=e.strings("with_rules"),
-                                path=e.get("path", str, "example.py")))
+                                path=e.get("path", str, "example.py"), torch_npu=e.get("torch_npu", str, None)))
     return tuple(examples)
 
 

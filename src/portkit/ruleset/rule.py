@@ -35,6 +35,7 @@ class Example:
     findings: int = 0  # manual items of this rule the snippet must produce
     with_rules: tuple[str, ...] = ()  # other rules active in this example (an import needs a change)
     path: str = "example.py"  # the snippet's file name: it picks the file kind (run.sh, setup.py…)
+    torch_npu: str | None = None  # the --torch-npu release the example ports to (default: the newest)
 
 
 @dataclass(frozen=True)
