@@ -27,17 +27,22 @@ def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check
     raises for a problem of the file's: it is a FAILED result."""
     try:
         return _process(file, rules, display, check, fix_deps, max_file_size)
-    except (SourceError, MigrationError) as error:
-        reason = error.reason if isinstance(error, SourceError) else str(error)
-        return FileResult(display, FileStatus.FAILED, error=_one_line(reason))
-    except RecursionError:
-        return FileResult(display, FileStatus.FAILED, error="too deeply nested to process (Python's recursion limit)")
-    except MemoryError:
-        return FileResult(display, FileStatus.FAILED, error="out of memory while processing this file")
     except Exception as error:  # noqa: BLE001 - the barrier: one file never ends the run
-        detail = _one_line(str(error))
-        return FileResult(display, FileStatus.FAILED,
-                          error=f"internal error: {type(error).__name__}{': ' + detail if detail else ''} (please report)")
+        return FileResult(display, FileStatus.FAILED, error=failure_reason(error))
+
+
+def failure_reason(error: Exception) -> str:
+    """The one-line reason a file failed, whatever was raised while handling it."""
+    if isinstance(error, SourceError):
+        return _one_line(error.reason)
+    if isinstance(error, MigrationError):
+        return _one_line(str(error))
+    if isinstance(error, RecursionError):
+        return "too deeply nested to process (Python's recursion limit)"
+    if isinstance(error, MemoryError):
+        return "out of memory while processing this file"
+    detail = _one_line(str(error))
+    return f"internal error: {type(error).__name__}{': ' + detail if detail else ''} (please report)"
 
 
 def _process(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool, fix_deps: bool,
