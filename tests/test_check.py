@@ -509,6 +509,22 @@ def test_suppression_naming_a_deselected_rule_is_not_unknown(proj: Path, options
     assert "unknown-suppression" not in rules_of(document)
 
 
+def test_suppression_of_an_analysis_rule_is_not_unused_under_check(proj: Path) -> None:
+    """`portkit analyze` reads float64; `check` never runs it, so the comment is not stale."""
+    write(proj / "s.py", "import torch\nimport torch_npu\nx = torch.ones(2).double()  # portkit: ignore[float64]\n"
+                         "y = 1  # portkit: ignore[float64, device-string]\n")
+    _, document = check_json(proj, "s.py")
+    assert found(document) == [(4, "unused-suppression")]  # device-string runs here and silences nothing
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"])
+def test_suppressions_are_found_whatever_the_line_ending(proj: Path, newline: str) -> None:
+    text = 'import torch\nimport torch_npu\nx = torch.device("cuda")  # portkit: ignore\ny = torch.device("cuda")\n'
+    (proj / "s.py").write_bytes(text.replace("\n", newline).encode())
+    _, document = check_json(proj, "s.py")
+    assert found(document) == [(4, "device-string")]
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 

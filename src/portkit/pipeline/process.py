@@ -55,7 +55,8 @@ def _process(file: DiscoveredFile, rules: CompiledRules, display: str, check: bo
         suppressions = find_suppressions(source.text)
         if suppressions:
             changes, findings = apply_suppressions(
-                suppressions, changes, findings, rules.known_ids, source_lines(source.text))
+                suppressions, changes, findings, rules.known_ids, source_lines(source.text),
+                rules.active_ids)
         status = FileStatus.CHANGED if changes else FileStatus.UNCHANGED
     else:
         status = FileStatus.CHANGED if migration.new_text is not None else FileStatus.UNCHANGED

@@ -40,14 +40,14 @@ class Suppression:
 
 def find_suppressions(text: str) -> list[Suppression]:
     """Suppression comments, found with the tokenizer so a string that merely contains
-    "# portkit: ignore" is not one."""
+    "# portkit: ignore" is not one. Lines end at \n, \r\n or a lone \r, as for Python itself."""
     if "portkit:" not in text:
         return []
     found: list[Suppression] = []
     statement_start: int | None = None
     pending: list[tuple[int, int, str]] = []  # comments of the current logical line
     try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        for token in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
             if token.type in (tokenize.NL, tokenize.COMMENT) and statement_start is None:
                 if token.type == tokenize.COMMENT and _COMMENT.search(token.string):
                     line = token.start[0]
@@ -82,8 +82,12 @@ def apply_suppressions(
     findings: Sequence[Finding],
     known_ids: Collection[str],
     line_text: Sequence[str],
+    active_ids: Collection[str] | None = None,
 ) -> tuple[tuple[Change, ...], tuple[Finding, ...]]:
-    """Drop what is suppressed; add findings for unused and unknown suppressions."""
+    """Drop what is suppressed; add findings for unused and unknown suppressions.
+
+    A suppression that names only rules this run does not execute (`active_ids`: analysis rules
+    under `check`, rules of the other target) is left alone: another command uses it."""
     used: set[int] = set()
 
     def suppressed(line: int, rule_id: str) -> bool:
@@ -100,10 +104,16 @@ def apply_suppressions(
         if unknown:
             kept_findings.append(Finding(UNKNOWN, f"unknown rule id '{unknown[0]}' in `{s.text}`",
                                          Safety.MANUAL, span, text))
-        elif index not in used:
+        elif index not in used and _runs_here(s, active_ids):
             kept_findings.append(Finding(UNUSED, f"`{s.text}` silences nothing here", Safety.MANUAL, span, text))
     kept_findings.sort(key=lambda f: (f.span.line, f.span.column, f.rule_id))
     return kept_changes, tuple(kept_findings)
+
+
+def _runs_here(suppression: Suppression, active_ids: Collection[str] | None) -> bool:
+    if suppression.ids is None or active_ids is None:
+        return True
+    return bool(suppression.ids & set(active_ids)) or bool(suppression.ids & set(META_RULES))
 
 
 __all__ = ["Suppression", "find_suppressions", "apply_suppressions", "UNUSED", "UNKNOWN", "META_RULES"]

@@ -26,6 +26,7 @@ from portkit.ruleset import (
     is_expression,
 )
 from portkit.ruleset.calls import CallContract, DeviceIndex
+from portkit.ruleset.kinds import Analysis
 from portkit.ruleset.npu_api import load_npu_api
 
 
@@ -97,6 +98,9 @@ class CompiledRules:
             self._add_report(rule, self._following_renames(spec))
         # ids a suppression comment may name: every loaded rule, selected or not
         self.known_ids = frozenset(r.id for r in (*ruleset.rules, *ruleset.universe))
+        # ids this run executes: a suppression naming none of them (say an analysis rule, or a
+        # rule of the other target) belongs to another command and is not "unused" here
+        self.active_ids = frozenset(r.id for r in ruleset.rules if not isinstance(r.spec, Analysis))
         # names some loaded rule converts, active or not: the fallback report leaves them alone
         renaming = [r.spec for r in (*ruleset.rules, *ruleset.universe) if isinstance(r.spec, RenameApi)]
         self.known_renames = {name for spec in renaming for name in spec.renames}
