@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -33,10 +33,11 @@ class Settings:
         return cls(rules, version, OperatorTable.load(version), ApiTable.load(), load_npu_functions(version))
 
     @cached_property
-    def triggers(self) -> re.Pattern[str]:
-        """Words one of which a file must hold for any active analysis to find something in it (a
-        file without them is not parsed): the last part of every API name the analyses look for and
-        the functions of the fused patterns, followed by `(`; float64 spellings; `[... > ...]`."""
+    def triggers(self) -> Triggers:
+        """The words one of which a statement must hold for any active analysis to find something
+        in it (a file without them is not parsed, a statement without them is left out): the last
+        part of every API name the analyses look for and the functions of the fused patterns,
+        followed by `(`; float64 spellings; a comparison in brackets (`x[x > 0]`)."""
         from portkit.python.analysis.calls import FLOAT64_WORDS, trigger_words
         from portkit.python.analysis.patterns import PATTERN_WORDS
 
@@ -45,9 +46,7 @@ class Settings:
             if rule_id in self.rules:
                 called.update(found)
         named = FLOAT64_WORDS if "float64" in self.rules else ()
-        mask = r"|\[[^\]\n]*?(?:[<>]|==|!=)" if "dynamic-shape" in self.rules else ""
-        return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, called))) + r")\s*\(" + "".join(
-            rf"|\b{re.escape(word)}\b" for word in named) + mask)
+        return Triggers(frozenset(called), tuple(named), "dynamic-shape" in self.rules)
 
     def spec(self, rule_id: str) -> Analysis:
         spec = self.rules[rule_id].spec
@@ -65,13 +64,92 @@ class Settings:
         return f" ({'; '.join(notes)})" if notes else ""
 
 
+# A name called: `name(`, looked for in the reversed text, where the pattern starts with a literal
+# bracket the regex engine skips to (the forward pattern `\b(\w+)\s*\(` backtracks through every
+# word and costs ten times as much); in a statement also across a backslash continuation
+_CALLED_REVERSED = re.compile(r"\(\s*(\w+)")
+_CALLED_REVERSED_IN_CODE = re.compile(r"\((?:\s|\\)*(\w+)")
+_WORD_CHARACTER = re.compile(r"\w")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_MASK = re.compile(r"\[[^\]\n]*?(?:[<>]|==|!=)")
+_COMPARISON_IN_CODE = re.compile(r"<|(?<!-)>|==|!=")  # not the arrow of a return annotation
+
+
+@dataclass(frozen=True)
+class Triggers:
+    """What a text must hold for an analysis to find something in it."""
+
+    called: frozenset[str]  # names looked for where they are called: `name(`
+    named: tuple[str, ...]  # words looked for anywhere (float64 spellings)
+    mask: bool  # comparisons inside brackets (`x[x > 0]`, dynamic-shape)
+
+    @cached_property
+    def _reversed(self) -> frozenset[str]:
+        return frozenset(word[::-1] for word in self.called)
+
+    @cached_property
+    def _named(self) -> re.Pattern[str] | None:
+        # the word boundary before is checked on each match: a leading \b would make the engine
+        # try the pattern at every position instead of skipping to the words' first letters
+        return re.compile("(?:" + "|".join(map(re.escape, self.named)) + r")(?!\w)") if self.named else None
+
+    def _named_at(self, text: str) -> Iterator[int]:
+        if self._named is not None:
+            for match in self._named.finditer(text):
+                start = match.start()
+                if not start or not _WORD_CHARACTER.match(text, start - 1):
+                    yield start
+
+    def in_text(self, text: str) -> bool:
+        """The file-level triage: a called name, a named word, or `[... > ...]` on one line."""
+        if not self._reversed.isdisjoint(_CALLED_REVERSED.findall(text[::-1])):
+            return True
+        if next(self._named_at(text), None) is not None:
+            return True
+        return self.mask and _MASK.search(text) is not None
+
+    def offsets(self, code: str) -> list[int]:
+        """Where the code text (comments and strings left out) holds a called name or a named word."""
+        backwards = code[::-1]
+        found = self._reversed.intersection(_CALLED_REVERSED_IN_CODE.findall(backwards))
+        offsets = []
+        if found:
+            called = re.compile(r"\((?:\s|\\)*(?:" + "|".join(map(re.escape, sorted(found))) + r")(?!\w)")
+            offsets = [len(code) - m.end() for m in called.finditer(backwards)]
+        offsets.extend(self._named_at(code))
+        offsets.sort()
+        return offsets
+
+    def masks(self, code: str, start: int, end: int) -> bool:
+        """Whether the statements of code[start:end] may index with a comparison: one inside square
+        brackets (a subscript can span lines and nest brackets: `x[idx[0] > 0]`)."""
+        if not self.mask or code.find("[", start, end) < 0:
+            return False
+        depth, previous = 0, start
+        for match in _COMPARISON_IN_CODE.finditer(code, start, end):
+            depth += code.count("[", previous, match.start()) - code.count("]", previous, match.start())
+            previous = match.start()
+            if depth > 0:
+                return True
+        return False
+
+
 @dataclass
 class FileContext:
     """One file: its lines, the settings, and the findings so far (one per rule and position)."""
 
-    lines: list[str]
+    text: str
     settings: Settings
     found: dict[tuple[str, int, int], Finding] = field(default_factory=dict)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """The lines as Python numbers them (str.splitlines also breaks at form feeds and
+        others); split only once a finding needs its line."""
+        lines = _LINE_BREAK.split(self.text)
+        if lines[-1] == "":
+            lines.pop()
+        return lines
 
     def wants(self, rule_id: str) -> bool:
         return rule_id in self.settings.rules

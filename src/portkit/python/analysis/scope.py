@@ -26,6 +26,7 @@ CONSTRUCTORS = frozenset({"torch.tensor", "torch.as_tensor", "torch.from_numpy",
 _MOVES = frozenset({"to", "npu", "cuda", "pin_memory"})
 # attributes of a tensor that are tensors
 TENSOR_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "real", "imag", "data", "grad"})
+_TENSOR_COMPARISONS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 _TENSOR_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow, ast.FloorDiv, ast.Mod)
 
 
@@ -152,8 +153,9 @@ class Scope:
             return self.is_tensor(node.left) or self.is_tensor(node.right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert)):
             return self.is_tensor(node.operand)
-        if isinstance(node, ast.Compare):
-            return any(self.is_tensor(n) for n in (node.left, *node.comparators)) and len(node.ops) == 1
+        if isinstance(node, ast.Compare):  # `in` and `is` make a Python bool, not a tensor
+            return len(node.ops) == 1 and isinstance(node.ops[0], _TENSOR_COMPARISONS) \
+                and any(self.is_tensor(n) for n in (node.left, *node.comparators))
         if isinstance(node, ast.Subscript):
             return self.is_tensor(node.value)
         if isinstance(node, ast.Attribute):
