@@ -67,6 +67,8 @@ def test_comments_and_prose_are_untouched(original):
     assert len(before) == len(after)  # renames never add or remove lines
     for old, new in zip(before, after):
         stripped = old.strip()
+        if stripped.startswith(("#SBATCH", "#PBS")):  # scheduler directives: options, not comments
+            continue
         if stripped.startswith(("#", "//")) or "is set by" in old or "is managed by" in old:
             assert new == old
 
@@ -120,9 +122,14 @@ def test_dockerfile():
     ]
     assert brief(result) == [
         ("env-var", 3, "CUDA_VERSION has no Ascend twin that portkit knows"),  # ARG
+        ("cuda-base-image", 4, "FROM nvidia/cuda"),  # the base image, with the ARG's default
         ("env-var", 4, "CUDA_VERSION has no Ascend twin that portkit knows"),  # ${...} in FROM
         ("nvidia-smi", 18, "nvidia-smi does not exist on Ascend hosts"),  # RUN, after a comment line
     ]
+    image = result.findings[1].message
+    assert image.startswith("FROM nvidia/cuda:12.1.0-cudnn8-devel-ubuntu22.04 "
+                            "(`nvidia/cuda:${CUDA_VERSION}-cudnn8-devel-ubuntu22.04` with the default of ARG CUDA_VERSION)")
+    assert "quay.io/ascend/cann" in image
 
 
 def test_dotenv_file():

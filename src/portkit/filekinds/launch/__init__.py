@@ -2,10 +2,15 @@
 
 What changes: environment variable *names*, renamed by every replace-string rule whose
 `contexts.launch_files` is true (the env-var rule: CUDA_VISIBLE_DEVICES -> ASCEND_RT_VISIBLE_DEVICES,
-NCCL_SOCKET_IFNAME -> HCCL_SOCKET_IFNAME, ...). What is reported: names matching such a rule's
-`report_pattern` that have no twin, device lists that are not strictly ascending (Ascend needs
-ascending ids in ASCEND_RT_VISIBLE_DEVICES), and commands listed by report-command rules
-(`nvidia-smi` -> `npu-smi info`).
+NCCL_SOCKET_IFNAME -> HCCL_SOCKET_IFNAME, ...), at every use in a script; and the collective
+backend passed on launch lines (`torchrun train.py --backend nccl`, or a variable that holds the
+options), by the rule that converts the Python side's backend (a replace-string rule with
+`flow = "backend"`, whose `names` also match the option). What is reported: names matching such
+a rule's `report_pattern` that have no twin, device lists that are not strictly ascending (Ascend
+needs ascending ids in ASCEND_RT_VISIBLE_DEVICES), a backend the rule cannot write on a command
+line (the accelerator target's None), `$NAME` in literal text where the script renames NAME,
+commands listed by report-command rules (`nvidia-smi` -> `npu-smi info`) and their CUDA base
+images in Dockerfile FROM lines.
 
 Nothing is ever re-serialised: every edit replaces the exact characters of one name, so
 comments, quoting, indentation and line endings stay as they were. A name is only renamed
@@ -14,7 +19,9 @@ where it *is* a variable name:
 - shell (and Dockerfile RUN/CMD/ENTRYPOINT, CI `run:`/`script:` steps): a small tokenizer that
   knows comments, quotes, `$(...)`, backticks and here-documents. Renamed are assignments
   (`NAME=v cmd`, `export NAME=v`, `env NAME=v`, `declare -x`, `unset NAME`, `docker run -e NAME`,
-  `mpirun -x NAME`) and references (`$NAME`, `${NAME:-x}`), the latter also inside "...".
+  `mpirun -x NAME`, `srun --export=ALL,NAME=v`, `#SBATCH --export=...`), names a command binds or
+  tests (`read NAME`, `for NAME in`, `printf -v NAME`, `mapfile NAME`, `getopts s NAME`, `[[ -v NAME ]]`)
+  and references (`$NAME`, `${NAME:-x}`), the latter also inside "...".
   Nothing inside '...', comments, here-document text or other words (MY_CUDA_VISIBLE_DEVICES).
 - .env files: `NAME=value` lines, and references in values.
 - Dockerfiles: ENV / ARG names, `$NAME` references in any instruction, RUN/CMD/ENTRYPOINT as shell.
@@ -23,7 +30,8 @@ where it *is* a variable name:
   `NAME=value` items of docker-compose lists, and shell in `run`/`script`/`command`/`args` values.
 
 The modules, by format: common (the rules that apply, what a scan collects, edits -> Migration),
-shell_words and shell (the tokenizer: words, then command lines), envfile, dockerfile, and
+shell_words and shell (the tokenizer: words, then command lines), launchline (what a word means on
+a launch line, Slurm export lists), envfile, dockerfile, and
 structured (YAML and JSON by node position). This module picks the format and is the file kind.
 """
 
@@ -32,7 +40,7 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from portkit.model import Migration, MigrationError
-from portkit.python.transform import CompiledRules
+from portkit.python.compiled import CompiledRules
 from portkit.filekinds.launch.common import (
     GPU_IDS,
     VISIBLE_DEVICES,
@@ -94,6 +102,7 @@ def collect(text: str, name: str, rules: LaunchRules) -> Collector:
             ConfigWalker(text, c).walk_documents([parse_json(text)])
     else:
         ConfigWalker(text, c).walk_documents(yaml_documents(text))
+    c.settle()
     return c
 
 

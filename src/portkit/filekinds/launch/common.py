@@ -4,6 +4,7 @@ a scan collects (at character offsets of the scanned text), and turning them int
 from __future__ import annotations
 
 import bisect
+import fnmatch
 import re
 import weakref
 from collections.abc import Callable, Iterator
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 from portkit.model import Change, Finding, Migration, Safety, Span
 from portkit.ruleset import ReplaceString, ReportCommand, Rule
-from portkit.python.transform import CompiledRules
+from portkit.python.compiled import CompiledRules
 from portkit.python.triage import pattern_words
 
 # The variable whose device ids must be ascending on Ascend, under both its names; and the
@@ -22,6 +23,10 @@ GPU_IDS = "gpu_ids"
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\+?=)")
+# replace-string rules with this flow are about the collective backend; their `names` pattern,
+# which on the Python side matches argparse options (`--dist-backend` -> dist_backend), also
+# matches the options that pass a backend on launch lines
+_BACKEND_FLOW = "backend"
 
 
 def line_end(text: str, pos: int) -> int:
@@ -38,6 +43,8 @@ class LaunchRules:
     reports: list[tuple[Rule, ReplaceString]] = field(default_factory=list)  # rules with a report_pattern
     commands: dict[str, tuple[Rule, str]] = field(default_factory=dict)  # command -> (rule, guidance)
     devices: Rule | None = None  # owner of the ascending-ids check
+    backends: list[tuple[Rule, ReplaceString]] = field(default_factory=list)  # backend values of launch options
+    images: list[tuple[str, Rule, str]] = field(default_factory=list)  # (image pattern, rule, guidance)
     trigger: re.Pattern[str] | None = None
 
     def may_need_work(self, text: str) -> bool:
@@ -63,10 +70,16 @@ def launch_rules(rules: CompiledRules) -> LaunchRules:
             if spec.report_pattern is not None:
                 index.reports.append((rule, spec))
                 words.update(pattern_words(spec.report_pattern))
+        if isinstance(spec, ReplaceString) and spec.contexts.flow == _BACKEND_FLOW and spec.contexts.names:
+            index.backends.append((rule, spec))
+            words.update(spec.values)
         elif isinstance(spec, ReportCommand):
             for command, guidance in spec.commands.items():
                 index.commands.setdefault(command, (rule, guidance))
                 words.add(command)
+            for image, guidance in spec.images.items():
+                index.images.append((image, rule, guidance))
+                words.add(re.split(r"[:*?\[@]", image, maxsplit=1)[0])
     if _DEVICES_SOURCE in index.renames:
         index.devices = index.renames[_DEVICES_SOURCE][0]
         words.update(VISIBLE_DEVICES | {GPU_IDS, "gpu-ids"})
@@ -97,13 +110,32 @@ class Note:
     message: str
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A backend value in a shell variable's value (`DIST_ARGS="--dist-backend nccl"`, `ARGS=(--backend
+    nccl)`, `BACKEND=nccl`): it is converted only once the variable is seen on a launch line."""
+
+    start: int
+    end: int
+    value: str
+    option: str | None  # the option it follows inside the value; None for a whole value (BACKEND=nccl)
+
+
 class Collector:
-    """Edits and notes, at character offsets of the text being scanned."""
+    """Edits and notes, at character offsets of the text being scanned. What depends on the whole
+    script (a variable used on a launch line further down, a name renamed elsewhere) is kept
+    until `settle`."""
 
     def __init__(self, rules: LaunchRules) -> None:
         self.rules = rules
         self.edits: dict[tuple[int, int], Edit] = {}
         self.notes: dict[tuple[int, str, str], Note] = {}
+        self.pending: dict[str, list[Pending]] = {}  # variable -> backend values in its value
+        self.on_launch: set[str] = set()  # variables expanded among a launch line's arguments
+        self.as_option: dict[str, str] = {}  # variable -> the backend option whose value it is
+        self.literals: list[tuple[int, int, str]] = []  # `$NAME` in '...' or a quoted here-document
+        self.seen: set[str] = set()  # names met in variable positions
+        self.renamed: set[str] = set()  # names renamed somewhere in this text
 
     def note(self, start: int, end: int, rule: Rule, message: str) -> None:
         self.notes.setdefault((start, rule.id, message), Note(start, end, rule, message))
@@ -113,10 +145,12 @@ class Collector:
 
     def name(self, start: int, end: int, name: str) -> None:
         """An environment variable name in a variable position."""
+        self.seen.add(name)
         hit = self.rules.renames.get(name)
         if hit is not None:
             rule, new = hit
             self.edit(Edit(start, end, new, rule, f"{name} → {new}"))
+            self.renamed.add(name)
             return
         for rule, spec in self.rules.reports:
             if spec.report_pattern is not None and spec.report_pattern.search(name):
@@ -149,6 +183,70 @@ class Collector:
             self.note(start, end, rule, f"{name} is written here as text, which portkit does not change: "
                                         f"if this writes an env file or a script, rename it to {new} by hand")
 
+    def literal(self, start: int, end: int, name: str) -> None:
+        """`$NAME` in text the shell does not expand here ('...', a quoted here-document): never
+        changed, but worth a person's look when this script renames NAME (see `settle`)."""
+        if name in self.rules.renames:
+            self.literals.append((start, end, name))
+
+    def backend_option(self, option: str) -> bool:
+        """Whether an option of a launch line passes the collective backend (`--dist-backend`)."""
+        name = option.lstrip("-").replace("-", "_")
+        return bool(name) and any(spec.contexts.names is not None and spec.contexts.names.search(name)
+                                  for _, spec in self.rules.backends)
+
+    def is_backend_value(self, value: str) -> bool:
+        return any(value in spec.values for _, spec in self.rules.backends)
+
+    def backend(self, start: int, end: int, option: str, value: str, via: str = "") -> None:
+        """The backend `value` at text[start:end], passed to a launched program as `option`: the
+        rule that converts the Python side's backend converts it the same way. A rule whose
+        replacement is an expression (the accelerator target's None) cannot be written on a
+        command line: the value is reported instead."""
+        name = option.lstrip("-").replace("-", "_")
+        for rule, spec in self.rules.backends:
+            new = spec.values.get(value)
+            if new is None or spec.contexts.names is None or not spec.contexts.names.search(name):
+                continue
+            if spec.expressions or spec.report_only:
+                self.note(start, end, rule, f"{option} {value}{via}: the ported Python leaves the backend to "
+                          "torch.distributed (backend=None: hccl on NPU, nccl on CUDA), but this launch line still "
+                          "asks for nccl; drop the option where the script's default was converted, or pass the "
+                          "backend of the device the job runs on")
+            else:
+                self.edit(Edit(start, end, new, rule, f"{option} {value} → {new}{via}: the collective backend "
+                                                      "the launched script passes to torch.distributed"))
+            return
+
+    def image(self, start: int, end: int, reference: str, via: str = "") -> None:
+        """A Dockerfile base image (`repository[:tag]`, registry defaults removed)."""
+        repository, tag = split_image(reference)
+        for pattern, rule, guidance in self.rules.images:
+            target = f"{repository}:{tag}" if ":" in pattern else repository
+            if fnmatch.fnmatchcase(target, pattern):
+                self.note(start, end, rule, f"FROM {reference}{via}: {guidance}")
+                return
+
+    def settle(self) -> None:
+        """What needs the whole script: backend values held in variables that a launch line uses,
+        and literal mentions of names that this script renames (or already uses under the new name)."""
+        for variable, found in self.pending.items():
+            for p in found:
+                if p.option is not None and (variable in self.on_launch or variable in self.as_option):
+                    self.backend(p.start, p.end, p.option, p.value, f" (in ${variable}, used on a launch line)")
+                elif p.option is None and variable in self.as_option:
+                    self.backend(p.start, p.end, self.as_option[variable], p.value,
+                                 f" (the value of ${variable})")
+        self.pending.clear()
+        edited = {start for start, _ in self.edits}
+        for start, end, name in self.literals:
+            rule, new = self.rules.renames[name]
+            if start not in edited and (name in self.renamed or new in self.seen):
+                self.note(start, end, rule, f"{name} is {new} elsewhere in this script, but here it is literal "
+                          "text ('...' or a quoted here-document) that portkit does not change: if it runs as "
+                          "shell later (ssh, eval, a generated script), rename it by hand")
+        self.literals.clear()
+
     def command(self, start: int, end: int, word: str) -> None:
         hit = self.rules.commands.get(word.rsplit("/", 1)[-1])
         if hit is not None:
@@ -169,6 +267,22 @@ class Collector:
             at = locate(note.start, note.end)
             at = fallback if at is None else at
             self.note(at, at + max(1, note.end - note.start), note.rule, note.message)
+
+
+def split_image(reference: str) -> tuple[str, str]:
+    """`docker.io/library/ubuntu:22.04` -> ("ubuntu", "22.04"); a digest is kept as the tag's stand-in."""
+    repository, tag = reference, "latest"
+    at = repository.find("@")
+    if at >= 0:
+        repository, tag = repository[:at], repository[at + 1:]
+    colon = repository.rfind(":")
+    if colon > repository.rfind("/"):
+        repository, tag = repository[:colon], repository[colon + 1:]
+    for registry in ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"):
+        if repository.startswith(registry):
+            repository = repository[len(registry):]
+            break
+    return repository, tag
 
 
 # --- the edits applied, and what they become in a Migration ------------------------------------

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 
+from portkit.filekinds.launch import launchline
 from portkit.filekinds.launch.common import ASSIGNMENT, GPU_IDS, NAME, VISIBLE_DEVICES, Collector
+from portkit.filekinds.launch.launchline import HOSTS, SLURM
 from portkit.filekinds.launch.shell_words import ShellWords, Word
 
 _RESERVED_START = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "coproc"})
@@ -30,6 +32,20 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "stdbuf": (frozenset(), 0),
     "env": (frozenset({"-u", "--unset", "-C", "--chdir", "-S"}), 0),
 }
+# commands whose operands are variable names: name -> the options that take an argument (a name
+# for the letters in the second set: `read -a NAME`, `printf -v NAME`, `test -v NAME`)
+_NAME_READERS: dict[str, tuple[str, str]] = {
+    "read": ("dinNptu", "a"),
+    "mapfile": ("dnOsuCc", ""),
+    "readarray": ("dnOsuCc", ""),
+    "printf": ("", "v"),
+    "getopts": ("", ""),
+    "test": ("", "v"),
+    "[": ("", "v"),
+    "[[": ("", "v"),
+}
+_LAUNCH_STATES = frozenset({"launch", "accelerate"})
+_PRINTERS = frozenset({"echo", "printf"})
 _REDIRECTION = re.compile(r"\d*(<<<|<<-|<<|<>|<&|>&|>>|>\||&>>|&>|<|>)")
 _HEREDOC_ASSIGNMENT = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=")
 _OPERATOR = re.compile(r";;&|;;|;&|&&|\|\||\|&|[;&|]")
@@ -46,6 +62,8 @@ class _Command:
         self.state = "start"
         self.wrapper: str | None = None
         self.positional = 0
+        self.operands = 0  # operands read so far, for the name readers
+        self.name: str | None = None  # the command's name, once read
         self.pending: str | None = None  # what the next word is: an option's argument
 
     def add(self, w: Word) -> None:
@@ -62,8 +80,12 @@ class _Command:
         s = self.s
         if pending == "env-arg":
             s.env_argument(w)
-        elif pending == "unset-name":
+        elif pending in ("unset-name", "name"):
             s.bare_name(w)
+        elif pending == "export-list":
+            launchline.export_list(s.text, s.c, w.start, w.end)
+        elif pending.startswith("backend "):
+            launchline.option_value(s.text, s.c, pending.split(" ", 1)[1], w.start, w.end)
         elif pending == "devices":
             s.c.devices(GPU_IDS, w.value, w.start, w.end)
         elif pending == "script":
@@ -84,7 +106,13 @@ class _Command:
             return
         if state == "start" and w.value in _RESERVED_START:
             return
-        if state == "start" and (w.value in _RESERVED_SKIP or w.value == "[["):  # [[ tests ]]: words only
+        if state == "start" and w.value in ("for", "select"):  # for NAME in ...: the loop variable
+            self.state = "loop"
+            return
+        if state == "start" and w.value == "[[":  # [[ tests ]]: only `-v NAME` names a variable
+            self.state = "names-of [["
+            return
+        if state == "start" and w.value in _RESERVED_SKIP:
             self.state = "skip"
             return
         if state == "start" and w.value in _RESERVED_END:
@@ -110,19 +138,54 @@ class _Command:
                 self.pending = "env-arg"
             elif value.startswith("--env="):
                 s.env_argument(w, len("--env="))
+        elif state in ("mpi", "slurm", "host") and (found := launchline.launcher(w.value)) is not None:
+            self.state = "accelerate" if found == "accelerate" else "launch"  # srun python train.py ...
         elif state == "mpi":
             if w.value == "-x":
                 self.pending = "env-arg"
-        elif state == "accelerate":
+        elif state == "loop":
+            s.bare_name(w)
+            self.state = "skip"
+        elif state.startswith("names-of "):
+            self.name_reader(w, state.split(" ", 1)[1])
+        elif state == "slurm" and (w.value or "").startswith("--export="):
+            launchline.export_list(s.text, s.c, w.start + len("--export="), w.end)
+        elif state == "slurm" and w.value == "--export":
+            self.pending = "export-list"
+        elif state == "accelerate" and (w.value or "").startswith(("--gpu_ids", "--gpu-ids")):
             value = w.value or ""
             if value in ("--gpu_ids", "--gpu-ids"):
                 self.pending = "devices"
             elif value.startswith(("--gpu_ids=", "--gpu-ids=")):
                 s.c.devices(GPU_IDS, value.split("=", 1)[1], w.start, w.end)
+        elif state in _LAUNCH_STATES:
+            option = launchline.argument(s.text, s.c, w.start, w.end)
+            if option is not None:
+                self.pending = f"backend {option}"
         elif state == "shell":
             value = w.value or ""
             if re.fullmatch(r"-[a-zA-Z]*c[a-zA-Z]*", value):
                 self.pending = "script"
+
+    def name_reader(self, w: Word, command: str) -> None:
+        """An operand of read, mapfile, printf, getopts or test: which of them is a variable name."""
+        value = w.value or ""
+        with_argument, with_name = _NAME_READERS[command]
+        if value.startswith("-") and len(value) > 1 and command not in ("getopts",):
+            for index, letter in enumerate(value[1:], start=1):
+                if letter in with_argument or letter in with_name:
+                    if index + 1 < len(value):  # the argument is attached: -aNAME, -p'prompt'
+                        if letter in with_name:
+                            self.s.name_at(w.start + index + 1, w.end)
+                    else:
+                        self.pending = "name" if letter in with_name else "skip"
+                    return
+            return
+        self.operands += 1
+        if command in ("read", "mapfile", "readarray") or (command == "getopts" and self.operands == 2):
+            self.s.bare_name(w)
+        elif command == "printf":
+            self.state = "args"  # the format and its arguments are no names
 
     def option(self, w: Word) -> None:
         value = w.value or ""
@@ -135,6 +198,7 @@ class _Command:
 
     def command(self, w: Word) -> None:
         name = (w.value or "").rsplit("/", 1)[-1]
+        self.name = name
         if self.s.commands:
             self.s.c.command(w.start, w.end, name)
         if name in _WRAPPERS:
@@ -144,6 +208,16 @@ class _Command:
             self.state = "export"
         elif name in ("unset", "printenv"):
             self.state = "names"
+        elif name in _NAME_READERS:
+            self.state = f"names-of {name}"
+        elif name in SLURM:
+            self.state = "slurm"
+        elif name in HOSTS:
+            self.state = "host"
+        elif launchline.launcher(name) is not None and name != "accelerate":
+            self.state = "launch"
+        elif w.value is None and launchline.launcher_variable(self.s.text, w.start, w.end):
+            self.state = "launch"
         elif name in ("docker", "podman", "nvidia-docker"):
             self.state = "docker"
         elif name in ("mpirun", "mpiexec", "orterun"):
@@ -190,6 +264,8 @@ class ShellScanner(ShellWords):
                     pos = self.heredoc_bodies(pos, end)
             elif ch == "#":
                 newline = text.find("\n", pos, end)
+                if closer is None and (pos == 0 or text[pos - 1] == "\n"):
+                    launchline.directive(text, self.c, pos, end if newline < 0 else newline)
                 pos = end if newline < 0 else newline
             elif ch == "`" and closer == "`":
                 return pos + 1
@@ -212,7 +288,10 @@ class ShellScanner(ShellWords):
                 pos += len(operator.group(0)) if operator else 1
                 command.reset()
             else:
+                literals = len(self.c.literals)
                 word, pos = self.word(pos, end)
+                if command.name in _PRINTERS:  # echo '$NAME': text printed, not shell run later
+                    del self.c.literals[literals:]
                 if word.end == word.start:  # a character no rule above consumed
                     pos += 1
                     continue
@@ -248,6 +327,8 @@ class ShellScanner(ShellWords):
                     break
                 if expands:
                     self.references(pos, line_end)
+                else:
+                    launchline.literal_mentions(text, self.c, pos, line_end)
                 data = _HEREDOC_ASSIGNMENT.match(text, pos, line_end)
                 if data is not None:
                     self.c.data(data.start(1), data.end(1), data.group(1))
@@ -259,12 +340,18 @@ class ShellScanner(ShellWords):
     def assignment(self, w: Word, match: re.Match[str]) -> None:
         name = match.group(1)
         self.c.name(w.start, w.start + len(name), name)
+        launchline.held_values(self.text, self.c, name, match.end(), w.end)
         if name in VISIBLE_DEVICES and w.value is not None:
             self.c.devices(name, w.value[match.end() - w.start:], w.start, w.end)
 
     def bare_name(self, w: Word) -> None:
         if w.value is not None and not w.quoted and NAME.fullmatch(self.text, w.start, w.end):
             self.c.name(w.start, w.end, w.value)
+
+    def name_at(self, start: int, end: int) -> None:
+        """A name attached to its option (`read -aGPUS`)."""
+        if NAME.fullmatch(self.text, start, end):
+            self.c.name(start, end, self.text[start:end])
 
     def env_argument(self, w: Word, skip: int = 0) -> None:
         """`docker run -e NAME=value`, `mpirun -x NAME`: the word starts with a name (maybe quoted)."""
@@ -295,3 +382,4 @@ class ShellScanner(ShellWords):
 
 def scan_shell(text: str, collector: Collector, *, commands: bool = True) -> None:
     ShellScanner(text, collector, commands=commands).scan()
+    collector.settle()  # the whole script has been read

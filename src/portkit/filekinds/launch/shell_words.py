@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portkit.filekinds.launch.common import ASSIGNMENT, NAME, Collector, line_end
+from portkit.filekinds.launch.launchline import literal_mentions
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class ShellWords:
             elif ch == "'":
                 close = text.find("'", pos + 1, end)
                 close = end if close < 0 else close
+                literal_mentions(text, self.c, pos + 1, close)  # '$NAME' stays: a person may need to look
                 parts.append(text[pos + 1:close])
                 quoted = True
                 pos = close + 1
