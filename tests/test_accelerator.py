@@ -87,7 +87,7 @@ def test_comparisons_keep_their_meaning_and_never_match_on_a_cpu_only_machine():
         if x.device.type in ("cuda", "mps"):
             pass
     """)
-    none = 'getattr(torch.accelerator.current_accelerator(), "type", None)'
+    none = 'getattr(torch.accelerator.current_accelerator(), "type", "cuda")'
     assert f'x.device.type != {none}' in text
     assert f'x.device.type in ({none}, "mps")' in text
     namespace = {"x": type("T", (), {"device": __import__("torch").device("cpu")})()}
@@ -107,7 +107,8 @@ def test_accelerator_functions_take_the_device_by_position():
 
 
 def test_no_torch_npu_import_and_no_npu_names_are_ever_written():
-    code = "\n".join(["import torch", *[name for rule in RULESET.rules if isinstance(rule.spec, RenameApi)
+    # called: a guarded name (docs/accelerator.md) that is not called stays, and is reported
+    code = "\n".join(["import torch", *[f"{name}()" for rule in RULESET.rules if isinstance(rule.spec, RenameApi)
                                         for name in rule.spec.renames]]) + "\n"
     text = migrate_source(code, RULES).new_text
     assert text is not None and "npu" not in text
@@ -168,7 +169,7 @@ def test_torch_from_a_star_import_is_not_imported_again_and_the_rewrite_is_stabl
     text = ported_text("""
         from deepspeed.runtime.zero.partition_parameters import *
         def f(x):
-            if torch.cuda.is_available():
+            if torch.cuda.device_count():  # an is_available() branch is left (cuda-guard-scope)
                 torch.cuda.synchronize()
             return x.cuda()
     """)

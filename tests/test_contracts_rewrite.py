@@ -225,8 +225,9 @@ def test_the_renamed_spelling_is_still_reported() -> None:
 
 
 def test_the_accelerator_spelling_is_still_reported() -> None:
+    # torch.cpu has no get_device_capability (docs/accelerator.md): the call stays, and is reported
     original = "import torch\ncap = torch.cuda.get_device_capability()\n"
-    ported = port(original, target="accelerator").new_text or ""
-    assert "torch.get_device_module().get_device_capability()" in ported
+    ported = port(original, target="accelerator").new_text or original
+    assert ported == original
     check = migrate_source(ported, _rules(target="accelerator"), render=False)
     assert len(items(check, "device-capability")) == 1

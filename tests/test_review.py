@@ -363,7 +363,7 @@ def test_csv_files_and_columns_are_msfmktransplt_s(mixed: tuple[Report, Any], tm
               and name != "change_list.csv"}
     assert routed == {
         ("cuda_op_list.csv", "import triton"),
-        ("cuda_op_list.csv", "CUDAExtension"),
+        ("cuda_op_list.csv", "from torch.utils.cpp_extension import CUDAExtension, BuildExtension"),  # the import is the item
         ("api_precision_advice.csv", "torch.backends.cudnn.deterministic"),
         ("api_performance_advice.csv", "torch.backends.cudnn.benchmark"),
         ("api_precision_advice.csv", "torch.cuda.DoubleTensor"),

@@ -35,13 +35,13 @@ def train_steps(model, opt, scaler, batches, device, use_cuda, use_amp):
         x = x.to(getattr(torch.accelerator.current_accelerator(check_available=True), "type", "cpu")) if use_cuda else x
         y = y.to(device)
         opt.zero_grad(set_to_none=True)
-        with autocast(getattr(torch.accelerator.current_accelerator(check_available=True), "type", "cpu"), enabled=use_amp):
+        with autocast(getattr(torch.accelerator.current_accelerator(check_available=True), "type", "cuda"), enabled=use_amp):
             loss = F.mse_loss(model(x), y)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
     if x.is_cuda:
-        print(f"peak CUDA memory: {torch.accelerator.max_memory_allocated() / 2**20:.1f} MiB")
+        print(f"peak CUDA memory: {(torch.accelerator.max_memory_allocated() if torch.accelerator.is_available() else 0) / 2**20:.1f} MiB")
     return loss
 
 
@@ -71,14 +71,15 @@ def main():
     print(f"device={device} amp={use_amp}")
 
     torch.manual_seed(args.seed)
-    torch.manual_seed(args.seed)
+    if torch.accelerator.is_available():
+        torch.get_device_module().manual_seed_all(args.seed)
     # TF32 tensor cores: faster matmuls/convolutions on Ampere and newer.
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
 
     model = MLP().to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    scaler = GradScaler(getattr(torch.accelerator.current_accelerator(check_available=True), "type", "cpu"), enabled=use_amp)
+    scaler = GradScaler(getattr(torch.accelerator.current_accelerator(check_available=True), "type", "cuda"), enabled=use_amp)
 
     batches = make_batches(2 * args.steps, seed=args.seed + 1)
     train_steps(model, opt, scaler, batches[:args.steps], device, use_cuda, use_amp)
@@ -95,14 +96,15 @@ def main():
 
     del model, opt, scaler
     if use_cuda:
-        torch.accelerator.empty_cache()
+        if torch.accelerator.is_available():
+            torch.accelerator.empty_cache()
 
     checkpoint = torch.load(ckpt_path, map_location=device)
     model = MLP().to(device)
     model.load_state_dict(checkpoint["model"])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
     opt.load_state_dict(checkpoint["optimizer"])
-    scaler = GradScaler(getattr(torch.accelerator.current_accelerator(check_available=True), "type", "cpu"), enabled=use_amp)
+    scaler = GradScaler(getattr(torch.accelerator.current_accelerator(check_available=True), "type", "cuda"), enabled=use_amp)
     scaler.load_state_dict(checkpoint["scaler"])
     print(f"resumed from step {checkpoint['step']}")
 

@@ -74,7 +74,7 @@ def main():
 
     torch.manual_seed(args.seed)
     model = ToyModel().to(device)
-    ddp_model = DDP(model, device_ids=[local_rank] if device.type == getattr(torch.accelerator.current_accelerator(), "type", None) else None)
+    ddp_model = DDP(model, device_ids=[local_rank] if device.type == getattr(torch.accelerator.current_accelerator(), "type", "cuda") else None)
     optimizer = torch.optim.SGD(ddp_model.parameters(), lr=args.lr)
 
     dataset = synthetic_dataset(512, seed=args.seed + 1)

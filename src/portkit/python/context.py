@@ -51,6 +51,17 @@ class Use:
     renamed: bool = False  # a kind converted it, or said why it cannot: no fallback report
 
 
+@dataclass(frozen=True)
+class Guard:
+    """A renamed call that runs only where `condition` holds; `otherwise` is what the original
+    returned where it does not (no accelerator): kinds/guards.py writes it, rename-api asks."""
+
+    rule: Rule
+    condition: str
+    otherwise: str
+    message: str
+
+
 class Context:
     """One file's pass: the compiled rules, the file's imports and alias plans, the events
     recorded so far, the statements around the node being visited (innermost last), and
@@ -73,10 +84,12 @@ class Context:
         # stdlib tree (a sparse parse leaves statements out), scopes named by their def line
         self.flow_tree: ast.Module | None = None
         self.pairing: dict[int, ast.stmt] | None = None  # libcst statement -> ast (statements.pair)
+        self.skipped: set[int] = set()  # ids of nodes no unit enters (quiet statements, CUDA branches)
         self._flow: Flow | None = None
         # the quote of each f-string around the node being visited ("" for a triple quote): an
         # expression written inside their braces may not reuse them before Python 3.12
         self.fstring_quotes: list[str] = []
+        self.guards: dict[int, Guard] = {}  # id of an original call -> how it is guarded (kinds/guards.py)
 
     # -- recording --
 

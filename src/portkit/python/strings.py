@@ -28,8 +28,12 @@ def string_value(node: cst.BaseExpression) -> str | None:
     return node.raw_value if "\\" not in node.raw_value else None
 
 
-def _with_value(node: cst.SimpleString, value: str) -> cst.SimpleString:
+def with_value(node: cst.SimpleString, value: str) -> cst.SimpleString:
+    """The same literal (prefix and quotes kept) holding `value`."""
     return node.with_changes(value=f"{node.prefix}{node.quote}{value}{node.quote}")
+
+
+_with_value = with_value
 
 
 @dataclass

@@ -146,6 +146,7 @@ class Migrator(cst.CSTTransformer):
             self._quiet = quiet_statements(module, self.pairing, counts)
         self.context = Context(rules, module, imports, plan_module_aliases(module, imports, rules, self._quiet))
         self.context.pairing = self.pairing
+        self.context.skipped = self._quiet  # a unit may add a subtree no unit enters (backend-scope)
         self.context.flow_tree = flow_tree if flow_tree is not None else tree
         self.events = self.context.events
         self._statements = self.context.statements

@@ -12,6 +12,12 @@ into it (`t.device`, `torch.device(...)`, `os.environ.copy()`): "value-flow" evi
 the node's own name (the rule's `names` pattern) is the fallback, "name-heuristic", unless the
 flow shows a container or a value that only becomes part of a text (f-string, concatenation,
 log message). One walk of the stdlib tree, one breadth-first pass per kind: linear.
+
+A fourth kind no rule names: the *accelerator name* (flowsyntax.py). A value given as
+`accelerator=`, used as a registry key, offered as an `--accelerator` choice, typed `Literal[...]`,
+or held by a variable named like an accelerator (`_accelerator_flag`) is a user's choice among
+names ("cuda", "gpu", "mps"), checked against lists portkit does not rewrite: it is never a device,
+whatever else its value reaches, so both sides of its comparisons and its defaults stay as written.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 
+from portkit.python.flowsyntax import ACCELERATOR, ACCELERATOR_NAMES, accelerator_arguments, added, colon_text
+from portkit.python.flowsyntax import dotted, is_literal_annotation, text
 from portkit.python.imports import ImportMap
 from portkit.ruleset import ReplaceString, Rule
 from portkit.ruleset.kinds import FLOWS
 
 DEVICE, ENVIRON, BACKEND = KINDS = FLOWS  # what a rule's strings are (`flow` in its contexts)
+_ALL = (*KINDS, ACCELERATOR)  # and what the flow tells apart from a device on its own
 VALUE_FLOW, NAME_HEURISTIC = "value-flow", "name-heuristic"
 
 # what torch and the standard library hand back, by qualified callee or attribute name
@@ -186,7 +195,7 @@ class Flow:
         # the name's veto: what holds a container, or only ever becomes part of a text
         other = {canonical[n] for n in self._container} | {n for n, how in uses.items() if how == _LABEL}
         self._marks = [0] * size
-        for index, kind in enumerate(KINDS):
+        for index, kind in enumerate(_ALL):
             flow_bit = 1 << (2 * index)
             self._spread([canonical[n] for n, k, reach in self._seeds if k == kind and reach], (backward,),
                          flow_bit, set())
@@ -197,6 +206,8 @@ class Flow:
 
     def _named(self, node: int, kind: str) -> bool:
         key = self._keys[node]
+        if kind == ACCELERATOR:
+            return key[0] in ("v", "a") and ACCELERATOR_NAMES.match(str(key[2])) is not None
         table = self.tables.get(kind)
         return key[0] in ("v", "a") and table is not None and any(p.search(str(key[2])) for p in table.names)
 
@@ -213,10 +224,13 @@ class Flow:
     # -- questions --
 
     def verdict(self, value: _Value, kind: str) -> str | None:
-        """The evidence that `value` is of `kind` ("" for a listed mapping), or None."""
+        """The evidence that `value` is of `kind` ("" for a listed mapping), or None. A device
+        that is also an accelerator name is none: the name's checks would no longer match."""
         if value.mapping and kind in value.kinds:
             return ""
-        bit, bits = 1 << (2 * KINDS.index(kind)), 0
+        if kind == DEVICE and self.verdict(value, ACCELERATOR) is not None:
+            return None
+        bit, bits = 1 << (2 * _ALL.index(kind)), 0
         for n in value.nodes:
             c = self.node(self._canonical(self._keys[n]))
             if c < len(self._marks):
@@ -238,7 +252,7 @@ class Flow:
         verdict = self.verdict(value, kind)
         # no node: what its own spelling calls it (`args.device_type`, `cfg["device"]`)
         own = expression.attr if isinstance(expression, ast.Attribute) else (
-            _text(expression.slice) if isinstance(expression, ast.Subscript) else None)
+            text(expression.slice) if isinstance(expression, ast.Subscript) else None)
         if verdict is None and not value.nodes and names is not None and own is not None and names.search(own):
             return NAME_HEURISTIC
         return verdict
@@ -263,6 +277,8 @@ class Flow:
             value = self.value(s.value, scope) if s.value is not None else _EMPTY
             if isinstance(s, ast.AnnAssign) and self.qualified(s.annotation) == "torch.device":
                 value = value.merge(_Value(kinds={DEVICE}))
+            if isinstance(s, ast.AnnAssign) and is_literal_annotation(s.annotation):
+                value = value.merge(_Value(kinds={ACCELERATOR}))
             self.bind(s.target, s.value, value, scope)
             self.expr(s.value or s.target, scope, _NEUTRAL)
         elif isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -313,6 +329,8 @@ class Flow:
             value = self.value(default, scope) if default is not None else _EMPTY
             if param.annotation is not None and self.qualified(param.annotation) == "torch.device":
                 value = value.merge(_Value(kinds={DEVICE}))
+            if is_literal_annotation(param.annotation):  # a choice among names, checked as written
+                value = value.merge(_Value(kinds={ACCELERATOR}))
             self.assign(self.node(("v", inner.index, param.arg)), value)
             if default is not None:
                 self.expr(default, scope, _NEUTRAL)
@@ -352,14 +370,14 @@ class Flow:
             return self.value(node.value, scope)
         if isinstance(node, ast.JoinedStr):  # f"{device_type}:{rank}" is what `device_type` is
             parts = node.values
-            if parts and isinstance(parts[0], ast.FormattedValue) and (len(parts) == 1 or _colon_text(parts[1])):
+            if parts and isinstance(parts[0], ast.FormattedValue) and (len(parts) == 1 or colon_text(parts[1])):
                 return self.value(parts[0].value, scope)
             return _EMPTY
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.BitOr):  # `os.environ | {...}`
                 return self.value(node.left, scope).merge(self.value(node.right, scope))
-            operands = _added(node)
-            return self.value(operands[0], scope) if len(operands) > 1 and _colon_text(operands[1]) else _EMPTY
+            operands = added(node)
+            return self.value(operands[0], scope) if len(operands) > 1 and colon_text(operands[1]) else _EMPTY
         if isinstance(node, ast.Dict):  # `{**os.environ, "X": "1"}`
             spread = [self.value(v, scope) for k, v in zip(node.keys, node.values) if k is None]
             return reduce(_Value.merge, spread) if spread else _Value(container=True)
@@ -398,7 +416,7 @@ class Flow:
                 return self.value(func.value, scope)
             if func.attr in _CONTAINER_METHODS:
                 return _Value(container=True)
-            if func.attr == "format" and args and _FIELD_FIRST.match(_text(func.value) or ""):
+            if func.attr == "format" and args and _FIELD_FIRST.match(text(func.value) or ""):
                 return self.value(args[0], scope)
         key = self.callee_key(func, scope)
         return _Value([self.node(key)]) if key is not None else _EMPTY
@@ -425,7 +443,7 @@ class Flow:
             if use and scope.cls is not None and _is_self(node, scope):
                 self._use(("a", scope.cls.index, node.attr), use)
         elif isinstance(node, ast.JoinedStr) or (isinstance(node, ast.BinOp) and isinstance(node.op, (
-                ast.Add, ast.Mod)) and any(isinstance(n, ast.JoinedStr) or _text(n) for n in (node.left, node.right))):
+                ast.Add, ast.Mod)) and any(isinstance(n, ast.JoinedStr) or text(n) for n in (node.left, node.right))):
             how = _LABEL  # what becomes part of a text: a key, a label, a file name, a message
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
@@ -458,6 +476,8 @@ class Flow:
                     self._reach(self.value(keyword.value, scope), kind)
             if kind == ENVIRON and qualified is not None and _EXEC_WITH_ENV.match(qualified) and args:
                 self._reach(self.value(args[-1], scope), kind)
+        for argument in accelerator_arguments(node):
+            self._reach(self.value(argument, scope), ACCELERATOR)
         callee = self.callee_key(func, scope)
         last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         how = _LABEL if last in _LABEL_CALLS else _NEUTRAL if callee is not None else _UNKNOWN
@@ -466,30 +486,5 @@ class Flow:
             self.expr(arg, scope, how)
 
 
-def dotted(node: ast.expr) -> list[str] | None:
-    """`a.b.c` -> ["a", "b", "c"]; None for anything that is not a plain dotted name."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    return [node.id, *reversed(parts)] if isinstance(node, ast.Name) else None
-
-
 def _is_self(node: ast.Attribute, scope: _Scope) -> bool:
     return isinstance(node.value, ast.Name) and scope.cls is not None and node.value.id == scope.self_name
-
-
-def _text(node: ast.expr) -> str | None:
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
-
-
-def _colon_text(node: ast.expr) -> bool:
-    """`":"` / `":0"` right after a device type (`device_type + ":" + str(i)`, f"{device_type}:{i}")."""
-    if isinstance(node, ast.JoinedStr) and node.values:
-        node = node.values[0]
-    return (_text(node) or "").startswith(":")
-
-
-def _added(node: ast.expr) -> list[ast.expr]:
-    """The operands of `a + b + c`, left to right."""
-    return [*_added(node.left), node.right] if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) else [node]

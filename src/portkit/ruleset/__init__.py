@@ -12,6 +12,7 @@ package only turns TOML into typed, validated values and one-line errors:
 """
 
 from portkit.ruleset.kinds import (
+    BackendScope,
     CudaSource,
     Dependency,
     EditArguments,
@@ -39,7 +40,7 @@ from portkit.ruleset.rule import (
 
 __all__ = [
     "QUALIFIED_NAME", "REPORT_KINDS", "RULE_ID", "TARGETS",
-    "CudaSource", "Dependency", "EditArguments", "EnsureImport", "Example", "KindSpec", "RenameApi",
+    "BackendScope", "CudaSource", "Dependency", "EditArguments", "EnsureImport", "Example", "KindSpec", "RenameApi",
     "RenameAttribute", "ReplaceString", "Report", "ReportCommand", "Rule", "RuleError", "RuleSet",
     "StringContexts",
     "builtin_rules", "is_expression", "load_rule_dir", "load_rules", "parse_rule", "parse_rule_file",

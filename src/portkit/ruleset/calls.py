@@ -31,6 +31,11 @@ class CallContract:
     unless_result_used: frozenset[str] = frozenset()  # RESULT_USES that fail on the twin's result
     unless_attributes: frozenset[str] = frozenset()  # attributes the twin's result lacks (or holds None)
     report_instead: bool = False  # the twin is a stub: every use stays as it is and is reported
+    # the twin raises (or answers otherwise) where there is no accelerator and the original
+    # returned `otherwise`: a call runs behind `guard` (docs/accelerator.md); a use that is not
+    # a call cannot be guarded and stays as it is
+    guard: str = ""
+    otherwise: str = ""
 
     def holds_for(self, version: str) -> bool:
         return not self.torch_npu or SpecifierSet(self.torch_npu).contains(version, prereleases=True)
@@ -58,7 +63,7 @@ class DeviceIndex:
 # --- parsing -------------------------------------------------------------------------------
 
 _CONTRACT_KEYS = {"message", "torch_npu", "keyword_to_positional", "positional_to_keyword", "unless_arguments",
-                  "unless_result_used", "unless_attributes", "report_instead"}
+                  "unless_result_used", "unless_attributes", "report_instead", "guard", "otherwise"}
 
 
 def parse_contracts(f: Fields, renames: Mapping[str, str]) -> dict[str, tuple[CallContract, ...]]:
@@ -91,13 +96,19 @@ def _parse_contract(c: Fields) -> CallContract:
     attributes = frozenset(c.strings("unless_attributes"))
     if bad := [a for a in attributes if not a.isidentifier()]:
         raise c.fail(f"'unless_attributes': '{bad[0]}' is not an attribute name")
+    guard, otherwise = c.get("guard", str, ""), c.get("otherwise", str, "")
+    if bool(guard) != bool(otherwise):
+        raise c.fail("'guard' and 'otherwise' go together")
+    c.expressions("guard", [e for e in (guard, otherwise) if e])
+    unguardable = f"it is not called here, so it cannot run behind {guard}" if guard else None
     contract = CallContract(
-        message=c.get("message", str), torch_npu=releases,
+        message=c.get("message", str, unguardable) if guard else c.get("message", str), torch_npu=releases,
         keyword_to_positional=_positions(c, "keyword_to_positional"), positional_to_keyword=positional,
         unless_arguments=_positions(c, "unless_arguments"), unless_result_used=uses,
-        unless_attributes=attributes, report_instead=c.get("report_instead", bool, False))
+        unless_attributes=attributes, report_instead=c.get("report_instead", bool, False),
+        guard=guard, otherwise=otherwise)
     if not (contract.keyword_to_positional or positional or contract.unless_arguments or uses or attributes
-            or contract.report_instead):
+            or contract.report_instead or guard):
         raise c.fail("a contract needs a condition or an argument to respell")
     return contract
 

@@ -113,9 +113,12 @@ class EnsureImport:
 
 @dataclass(frozen=True)
 class ReportCommand:
-    """Report-only, in shell scripts and Dockerfile RUN lines: commands with an Ascend equivalent."""
+    """Report-only, in shell scripts and Dockerfile RUN lines: commands with an Ascend equivalent;
+    and in Dockerfile FROM lines: CUDA base images, with the Ascend image to use instead."""
 
     commands: Mapping[str, str]  # command name -> guidance
+    # image pattern (`nvidia/cuda`: any tag; `pytorch/pytorch:*cuda*`: a glob on repository:tag) -> guidance
+    images: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,20 @@ class CudaSource:
     """Custom CUDA operators: .cu/.cuh sources, op registrations, CUDAExtension builds, call sites."""
 
     message: str
+
+
+@dataclass(frozen=True)
+class BackendScope:
+    """Code that *is* a CUDA backend, not device-agnostic code (docs/accelerator.md): a class or
+    def whose name has one of `words` (CUDAAccelerator, _clear_cuda_memory), an `if` whose test
+    calls one of `guards` or a function whose name has one of `guard_words` (`if
+    torch.cuda.is_available():`, `elif is_cuda_available():`), a def that returns early unless
+    such a test holds. The other rules leave such a scope as it is; it is reported once."""
+
+    words: frozenset[str]  # lower-case words of a class or def name (split at _ and case changes)
+    guards: frozenset[str]  # qualified callees whose call in an `if` test makes the `if` a scope
+    guard_words: frozenset[str]  # words of a called function's own name that do the same
+    message: str  # the manual item; {scope} is `class CUDAAccelerator`, `if torch.cuda.is_available()`
 
 
 # the analyses `portkit analyze` (portkit.python.analysis) and `portkit trace` implement: an
@@ -159,7 +176,7 @@ class Analysis:
 
 
 KindSpec = (RenameApi | RenameAttribute | ReplaceString | Report | EditArguments | EnsureImport
-            | ReportCommand | Dependency | CudaSource | Analysis)
+            | ReportCommand | Dependency | CudaSource | Analysis | BackendScope)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -308,10 +325,10 @@ def _parse_ensure_import(f: Fields) -> EnsureImport:
 
 
 def _parse_report_command(f: Fields) -> ReportCommand:
-    commands = f.string_map("commands")
-    if not commands:
-        raise f.fail("a report-command rule needs 'commands'")
-    return ReportCommand(commands=commands)
+    commands, images = f.string_map("commands"), f.string_map("images")
+    if not commands and not images:
+        raise f.fail("a report-command rule needs 'commands' or 'images'")
+    return ReportCommand(commands=commands, images=images)
 
 
 def _normalise_distribution(name: str) -> str:
@@ -363,6 +380,17 @@ def _parse_analysis(f: Fields) -> Analysis:
                     reported_by=reported_by)
 
 
+def _parse_backend_scope(f: Fields) -> BackendScope:
+    words, guards, guard_words = f.strings("words"), f.strings("guards"), f.strings("guard_words")
+    f.qualified_names("guards", guards)
+    if bad := [w for w in (*words, *guard_words) if not (w.isidentifier() and w == w.lower())]:
+        raise f.fail(f"'{bad[0]}' is not a lower-case word")
+    if not (words or guards or guard_words):
+        raise f.fail("a backend-scope rule needs 'words', 'guards' or 'guard_words'")
+    return BackendScope(words=frozenset(words), guards=frozenset(guards), guard_words=frozenset(guard_words),
+                        message=f.get("message", str))
+
+
 # each kind's parser: a [[rule]] table's kind-specific keys -> the kind's parameters
 PARSERS: dict[str, Callable[[Fields], KindSpec]] = {
     "report-string": _parse_report_string,
@@ -376,4 +404,5 @@ PARSERS: dict[str, Callable[[Fields], KindSpec]] = {
     "edit-arguments": _parse_edit_arguments,
     "ensure-import": _parse_ensure_import,
     "analysis": _parse_analysis,
+    "backend-scope": _parse_backend_scope,
 }

@@ -26,10 +26,11 @@ _KIND_KEYS: dict[str, set[str]] = {
     "edit-arguments": {"calls", "positional_to_keyword", "keyword_to_positional", "insert_first", "keyword",
                        "message", "device_index"},
     "ensure-import": {"module"},
-    "report-command": {"commands"},
+    "report-command": {"commands", "images"},
     "report-string": {"values", "prefixes", "pattern", "contexts", "message"},
     "dependency": {"packages", "replacements", "torch_pin", "minimum_versions"},
     "cuda-source": {"message"},
+    "backend-scope": {"words", "guards", "guard_words", "message"},
     "analysis": {"message", "replacements", "npu_names", "reported_by"},
 }
 

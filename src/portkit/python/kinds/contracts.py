@@ -79,7 +79,7 @@ def hold_reason(contract: CallContract, call: cst.Call | None, uses: ResultUses,
     if contract.report_instead:
         return ""  # the message says why
     if call is None:
-        return None
+        return "" if contract.guard else None  # only a call can run behind its guard: the message says so
     reason = _argument_reason(contract, call.args, new)
     if reason is not None:
         return reason

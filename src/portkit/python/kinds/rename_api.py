@@ -14,7 +14,7 @@ from __future__ import annotations
 import libcst as cst
 
 from portkit.python.compiled import Rename
-from portkit.python.context import Context, Kind, Use
+from portkit.python.context import Context, Guard, Kind, Use
 from portkit.python.imports import dotted_name, dotted_parts, module_name
 from portkit.python.kinds.contracts import ResultUses, hold_reason, respell
 from portkit.python.names import Chain, NameRoles, dotted_expression, has_import, importable, last, parent
@@ -60,7 +60,9 @@ class RenameApiKind(Kind):
         local = use.node.value  # type: ignore[attr-defined]
         rename = self.rules.renames.get(use.qualified)
         if rename is not None and use.qualified in self.rules.contracts:
-            self._held(use.qualified, rename, use.node)  # the import stays (_kept) if this call does
+            # the import stays (_kept) if this call does; a guard only where the import is rewritten
+            rewritten = not is_expression(rename.new) and local not in self._kept
+            self._held(use.qualified, rename, use.node, guard=rewritten)
         renamed = use.qualified in self.rules.known_renames or local in self.context.plans
         missing = self.rules.unavailable.get(use.qualified)
         if missing is not None:
@@ -99,7 +101,7 @@ class RenameApiKind(Kind):
             return True
         return renamed
 
-    def _held(self, old: str, rename: Rename, node: cst.BaseExpression) -> bool:
+    def _held(self, old: str, rename: Rename, node: cst.BaseExpression, guard: bool = True) -> bool:
         """Does the use stay as it is, under the contracts of `old`? Then it is a manual item;
         else a call's arguments are respelled when it is left (leave_Call)."""
         call = self._calls.get(id(node))
@@ -112,6 +114,11 @@ class RenameApiKind(Kind):
                 return True
         if call is not None:
             self._respell[id(call)] = (rename.rule, f"{old} → {rename.new}", contracts)
+            for contract in contracts if guard else ():
+                if contract.guard:  # written around the call once every kind has seen it (kinds/guards.py)
+                    self.context.guards[id(call)] = Guard(rename.rule, contract.guard, contract.otherwise, (
+                        f"{rename.new}() runs only where {contract.guard}: without an accelerator the original "
+                        f"returned {contract.otherwise}, and so does the port"))
         return False
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:

@@ -2,7 +2,9 @@
 
 Uses of listed names, and of names under listed module prefixes that carry guidance (a
 `fallback` rule takes every name no other rule handled); keyword arguments of calls to them
-(`use_cuda=`); listed attributes on any value (`x.is_cuda`); imports of listed modules.
+(`use_cuda=`); listed attributes on any value (`x.is_cuda`); imports of listed modules. A
+name listed both ways is reported at its import, and not again where that import's binding
+is used.
 
 A listed name that a rename converts is also reported in its new spelling (compiled.py), so
 `check` on a ported tree keeps the item: `torch.npu.get_device_capability`, or the accelerator
@@ -35,8 +37,21 @@ class ReportKind(Kind):
             guidance = spec.guidance.get(matched)
             if not (matched in spec.names or guidance is not None or spec.fallback):
                 continue  # module prefixes are reported at their imports, not at every use
+            if self._bound_by_reported_import(use, matched, spec):
+                continue
             seen.add(flag.rule.id)
             self.context.flag(flag.rule, use.node, guidance or spec.message.format(name=matched))
+
+    def _bound_by_reported_import(self, use: Use, matched: str, spec: Report) -> bool:
+        """A name listed under `prefixes` is reported at the import that binds it, once per
+        statement (`from torch.utils.cpp_extension import CUDAExtension`, `import amp_C`): a use
+        spelled from that binding (`CUDAExtension(...)`, `amp_C.multi_tensor_scale`) is not
+        reported again. A use reached otherwise (`cpp_extension.load(...)`) still is."""
+        if matched not in spec.prefixes:
+            return False
+        head = use.chain.parts[0] if use.chain is not None else getattr(use.node, "value", None)
+        binding = self.context.imports.bindings.get(head) if isinstance(head, str) else None
+        return binding is not None and binding.qualified == matched
 
     def _held(self, node: cst.CSTNode) -> bool:
         """Did rename-api just report this use (it runs first on every use)?"""

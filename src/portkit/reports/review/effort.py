@@ -27,6 +27,7 @@ EFFORT_WEIGHTS: dict[str, int] = {
     "shim-jit-script": 3,
     "cuda-profiler": 2,
     "cuda-op-call": 2,
+    "cuda-extension-import": 2,
     "cuda-tools": 2,
     "cuda-only-api": 2,
     "cuda-api-unknown": 2,
@@ -44,6 +45,14 @@ EFFORT_WEIGHTS: dict[str, int] = {
     "accelerator-typed-tensor": 2,
     "accelerator-tf32": 1,
     "accelerator-env-var": 1,
+    "accelerator-no-cpu-twin": 2,
+    "cuda-backend-scope": 3,  # a backend to add beside the CUDA one
+    "cuda-guard-scope": 2,
+    "multi-backend-framework": 5,  # an NPU backend for the framework
+    "accelerator-name": 1,
+    "mock-patch-target": 1,
+    "accelerator-mock-patch-target": 1,
+    "cuda-base-image": 1,
     "op-unsupported": 3,
     "npu-library-version": 2,
     "float64": 2,
