@@ -16,6 +16,7 @@ from pathlib import PurePath
 
 from portkit.model import MigrationError
 from portkit.filekinds import PYTHON, kind_for
+from portkit.filekinds.extimports import expand as expand_for_tree
 from portkit.ruleset import Example, Rule, RuleSet
 from portkit.python.transform import CompiledRules
 
@@ -44,6 +45,8 @@ def check_example(ruleset: RuleSet, rule: Rule, example: Example) -> str | None:
         active = dataclasses.replace(active, npu_version=example.torch_npu)
     if rule.kind == "analysis":
         return _check_analysis_example(active, rule, example)
+    # rules made for each tree (cuda-extension-import) see the example as a tree of one file
+    active = expand_for_tree(active, [(PurePath(example.path), _dedent(example.before))], [PurePath(example.path)])
     try:
         rules = CompiledRules(active)
     except ValueError as error:  # a release portkit has no data for
@@ -69,20 +72,23 @@ def check_example(ruleset: RuleSet, rule: Rule, example: Example) -> str | None:
 
 def _check_analysis_example(active: RuleSet, rule: Rule, example: Example) -> str | None:
     """An analysis rule's example runs through `portkit analyze`'s analysis of one file: it
-    changes nothing, and must produce the stated number of findings of the rule."""
-    from portkit.python.analysis import Settings, analyze_text
+    must produce the stated number of findings of the rule, and its review fix (`analyze
+    --fix`) must write `after` (no `after`: no fix is offered)."""
+    from portkit.python.analysis import Settings, analyze
 
     before = _dedent(example.before)
     try:
-        findings = analyze_text(before, Settings.load(active))
+        analysis = analyze(before, Settings.load(active))
+        findings = analysis.findings
     except SyntaxError as error:
         return f"the example is not valid Python: {error}"
     found = [f for f in findings if f.rule_id == rule.id]
     if len(found) != example.findings:
         listed = "; ".join(f"line {f.span.line}: {f.message}" for f in findings) or "none"
         return f"expected {example.findings} finding(s) of {rule.id}, got {len(found)} ({listed})"
-    if example.after is not None:
-        return "an analysis rule changes nothing: its examples have no 'after'"
+    fixed = analysis.fixed(before)
+    if fixed != (None if example.after is None else _dedent(example.after)):
+        return f"its review fix writes:\n{_indent(fixed or '(no fix offered)')}"
     return None
 
 
