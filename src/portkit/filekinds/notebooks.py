@@ -37,7 +37,7 @@ from pathlib import PurePath
 
 from portkit.model import Change, Finding, Migration, MigrationError, Safety, Span
 from portkit.python.engine import migrate_source, parse_ast
-from portkit.python.transform import CompiledRules
+from portkit.python.compiled import CompiledRules
 from portkit.filekinds.launch import (
     Collector,
     LineIndex,

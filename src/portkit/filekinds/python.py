@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from portkit.model import Migration
 from portkit.python.engine import migrate_source
-from portkit.python.transform import CompiledRules
+
+if TYPE_CHECKING:
+    from portkit.python.compiled import CompiledRules
 
 
 def migrate_python(text: str, name: str, rules: CompiledRules, render: bool) -> Migration:

@@ -10,13 +10,17 @@ a one-line reason, and the run goes on with the next file.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from portkit.filekinds import PYTHON, Handler, kind_for
 from portkit.model import FileResult, FileStatus, Migration, MigrationError
 from portkit.pipeline.discovery import DiscoveredFile
 from portkit.pipeline.sourcefile import DEFAULT_MAX_FILE_SIZE, SourceError, SourceFile, read_source
 from portkit.pipeline.suppressions import apply_suppressions, find_suppressions
-from portkit.python.statements import source_lines
-from portkit.python.transform import CompiledRules
+from portkit.python.lines import source_lines
+
+if TYPE_CHECKING:  # libcst is imported only for a file that needs it (engine.py)
+    from portkit.python.compiled import CompiledRules
 
 
 def process_file(file: DiscoveredFile, rules: CompiledRules, display: str, check: bool = False,

@@ -26,7 +26,7 @@ from portkit.model import FileResult, FileStatus
 from portkit.ruleset import RuleSet
 
 if TYPE_CHECKING:
-    from portkit.python.transform import CompiledRules
+    from portkit.python.compiled import CompiledRules
 
 
 def display_path(path: Path) -> str:
@@ -48,7 +48,7 @@ _worker_rules: CompiledRules | None = None
 
 
 def _init_worker(ruleset: RuleSet) -> None:
-    from portkit.python.transform import CompiledRules
+    from portkit.python.compiled import CompiledRules
 
     global _worker_rules
     _worker_rules = CompiledRules(ruleset)
@@ -110,7 +110,7 @@ def _process(items: Sequence[Item], ruleset: RuleSet, jobs: int) -> Iterator[Fil
         return
     if jobs <= 1 or len(items) < 2:
         from portkit.pipeline.process import process_file
-        from portkit.python.transform import CompiledRules
+        from portkit.python.compiled import CompiledRules
 
         rules = CompiledRules(ruleset)
         for item in items:
@@ -160,8 +160,13 @@ def default_jobs() -> int:
 
 def with_call_site_rule(ruleset: RuleSet, files: Sequence[DiscoveredFile]) -> RuleSet:
     """The rule set plus a `cuda-op-call` rule for the Python calls of the custom CUDA
-    operators this tree registers (cudaops.with_call_sites). A tree without C/C++/CUDA
-    sources costs one look at each file name: no read, and no import of the C++ scanner."""
+    operators this tree registers (cudaops.with_call_sites), and with `cuda-extension-import`
+    made for the tree's CUDA extension modules (extimports.with_extension_imports: a byte
+    search of each Python file). A tree without C/C++/CUDA sources costs no more for the
+    call sites than one look at each file name."""
+    from portkit.filekinds.extimports import with_extension_imports
+
+    ruleset = with_extension_imports(ruleset, [(f.path, f.relative) for f in files])
     paths = [f.path for f in files]
     if not any(p.suffix.lower() in filekinds.CUDA_SOURCE_SUFFIXES for p in paths):
         return ruleset

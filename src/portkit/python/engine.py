@@ -8,6 +8,10 @@ and the rewriter recurse once per level of the tree, so a deeply nested file wou
 exhaust Python's recursion limit, or the C stack of libcst's native parser (a crash no
 exception handler can catch). A file nested deeper than statements.MAX_NESTING is refused
 before libcst sees it.
+
+libcst (and the rewriter built on it: sparse.py, transform.py, statements.Locator) is imported
+only when a file goes past triage and `check`'s fast path (fastcheck.py): a check whose every
+file takes the fast path never imports it (tests/test_lazy_libcst.py).
 """
 
 from __future__ import annotations
@@ -21,14 +25,18 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TypeVar
-
-import libcst as cst
+from typing import TYPE_CHECKING, TypeVar
 
 from portkit.model import Change, Finding, Migration, MigrationError, Span
-from portkit.python.sparse import Opcode, SparseSource, plain_indentation, reconcile, restore, sparse_source
-from portkit.python.statements import MAX_NESTING, Locator, deepest, source_lines
-from portkit.python.transform import CompiledRules, Event, Outcome, transform
+from portkit.python.fastcheck import report_only_findings
+from portkit.python.lines import MAX_NESTING, deepest, source_lines
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from portkit.python.compiled import CompiledRules
+    from portkit.python.sparse import Opcode, SparseSource
+    from portkit.python.transform import Event, Outcome
 
 T = TypeVar("T")
 # the stack of the thread the rewrite runs in (address space: pages are used only as deep as
@@ -39,6 +47,8 @@ _NEWER_SYNTAX = re.compile(r"\s*(type\s+[A-Za-z_]\w*\s*[\[=]|(async\s+)?def\s+\w
 
 
 def parse(text: str) -> cst.Module:
+    import libcst as cst
+
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as error:
@@ -95,25 +105,41 @@ def _one_line(error: BaseException) -> str:
 _NOTHING = Migration(None, (), ())
 
 
-def migrate_source(text: str, rules: CompiledRules, *, render: bool = True, sparse: bool = True) -> Migration:
+def migrate_source(text: str, rules: CompiledRules, *, render: bool = True, sparse: bool = True,
+                   fast: bool = True) -> Migration:
     """Migrate one file's text. Raises MigrationError if it cannot be parsed or verified.
 
     With `render` false (what `check` needs) the new text is neither generated nor verified,
     and changes carry only their original line. With `sparse`, libcst parses only the
-    top-level statements that can matter (sparse.py); the result is the same.
+    top-level statements that can matter (sparse.py); the result is the same. With `fast`
+    (and not `render`), a file only report rules can touch is read from the stdlib tree
+    alone (fastcheck.py); the result is the same.
     """
     if not rules.may_need_work(text):
         return _NOTHING
     try:
-        return contained(lambda: _migrate(text, rules, render, sparse))
+        return contained(lambda: _migrate(text, rules, render, sparse, fast))
     except RecursionError:
         raise MigrationError("too deeply nested to rewrite (RecursionError)") from None
 
 
-def _migrate(text: str, rules: CompiledRules, render: bool, sparse: bool) -> Migration:
+def _migrate(text: str, rules: CompiledRules, render: bool, sparse: bool, fast: bool = False) -> Migration:
     tree = parse_ast(text)
     if not rules.may_need_work_tree(tree, text):
         return _NOTHING
+    if fast and not render:
+        found = report_only_findings(text, tree, rules)
+        if found is not None:
+            return Migration(None, (), found) if found else _NOTHING
+    return _rewrite(text, tree, rules, render, sparse)
+
+
+def _rewrite(text: str, tree: ast.Module, rules: CompiledRules, render: bool, sparse: bool) -> Migration:
+    """The reference path: libcst parses what can matter, the rewriter runs over it."""
+    from portkit.python.sparse import plain_indentation, sparse_source
+    from portkit.python.statements import Locator
+    from portkit.python.transform import transform
+
     plain, shifts = plain_indentation(text, tree)  # what libcst sees: no form feeds in indentations
     if shifts:
         tree = parse_ast(plain)
@@ -124,7 +150,7 @@ def _migrate(text: str, rules: CompiledRules, render: bool, sparse: bool) -> Mig
         raise MigrationError(f"line {too_deep[1]} nests {too_deep[0]} levels deep: portkit's limit is "
                              f"{MAX_NESTING} (libcst's parser would run out of stack)")
     module = parse(parsed_text)
-    outcome = transform(module, rules, parsed_tree, parsed_text, flow_tree=tree)
+    outcome = transform(module, rules, parsed_tree, parsed_text, flow_tree=tree, full_text=plain)
     if not outcome.events:
         return _NOTHING
     old_lines = source_lines(text)
@@ -162,6 +188,8 @@ def _render(text: str, reduced: SparseSource | None, outcome: Outcome, spans: Se
             rules: CompiledRules) -> tuple[str, list[Opcode]] | None:
     """The new text, every line no change covers as it was (sparse.reconcile), verified; None
     when the sparse form's gaps did not come back one for one."""
+    from portkit.python.sparse import reconcile, restore
+
     generated = outcome.module.code
     restored = restore(reduced, generated) if reduced is not None else generated
     if restored is None:
@@ -242,6 +270,8 @@ def _verify(new_text: str, generated: str, new_module: cst.Module, rules: Compil
     its sparse form) instead of parsing the new text again with libcst, the costliest step
     of a rewrite; and it is skipped when triage finds nothing a fixing rule could touch.
     """
+    from portkit.python.transform import transform
+
     try:
         tree = parse_ast(new_text)
     except MigrationError as error:
