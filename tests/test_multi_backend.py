@@ -65,3 +65,22 @@ def test_a_lone_cuda_class_or_a_single_backend_is_no_framework() -> None:
         b = CUDABackend(torch.cuda.current_device())
     """)
     assert migration.new_text is not None and "torch.npu.current_device" in migration.new_text
+
+
+def test_the_sparse_and_the_full_parse_agree() -> None:
+    """The check reads the whole file's text and tree (not the code of the sparse module), so
+    a file whose backend names sit in statements without triggers gets the same answer."""
+    code = textwrap.dedent("""
+        import torch
+        from .accelerators import CPUAccelerator, CUDAAccelerator, MPSAccelerator
+
+        def pick(name):
+            return {"cpu": CPUAccelerator, "mps": MPSAccelerator}.get(name)
+
+        def setup():
+            torch.cuda.set_device(0)
+    """).lstrip("\n")
+    rules = CompiledRules(load_rules())
+    sparse, full = migrate_source(code, rules), migrate_source(code, rules, sparse=False)
+    assert sparse == full
+    assert [f.rule_id for f in sparse.findings] == ["multi-backend-framework"] and sparse.new_text is None

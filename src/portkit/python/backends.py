@@ -82,10 +82,13 @@ class MultiBackendKind(Kind):
             return updated_node
         flagged = any(e.rule is self._rule for e in self.context.events)
         found = Evidence((), ())
-        if _BACKEND.search(original_node.code):
+        # the whole file's text and tree: a sparse parse leaves out statements without triggers,
+        # such as `class CPUAccelerator(Accelerator): ...`, and generating the code costs
+        text = self.context.full_text if self.context.full_text is not None else original_node.code
+        if _BACKEND.search(text):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                found = evidence(self.context.flow_tree or ast.parse(original_node.code))
+                found = evidence(self.context.flow_tree or ast.parse(text))
         if not (flagged or found):
             return updated_node
         self.context.events[:] = [e for e in self.context.events if not e.is_change]

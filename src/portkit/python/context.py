@@ -84,6 +84,7 @@ class Context:
         # stdlib tree (a sparse parse leaves statements out), scopes named by their def line
         self.flow_tree: ast.Module | None = None
         self.pairing: dict[int, ast.stmt] | None = None  # libcst statement -> ast (statements.pair)
+        self.full_text: str | None = None  # the whole file's text, where the module is a sparse parse
         self.skipped: set[int] = set()  # ids of nodes no unit enters (quiet statements, CUDA branches)
         self._flow: Flow | None = None
         # the quote of each f-string around the node being visited ("" for a triple quote): an

@@ -190,11 +190,13 @@ _STATEMENT_TYPES = frozenset(
 
 
 def transform(module: cst.Module, rules: CompiledRules, tree: ast.Module | None = None,
-              text: str | None = None, flow_tree: ast.Module | None = None) -> Outcome:
+              text: str | None = None, flow_tree: ast.Module | None = None, full_text: str | None = None) -> Outcome:
     """Apply the rules to a module. With the stdlib tree and text of the same source,
     statements without triggers are skipped and events can be located cheaply. `flow_tree`
     is the whole file's stdlib tree when `tree` is a sparse one (sparse.py): the value flow
-    (valueflow.py) follows values through the statements the sparse parse left out."""
+    (valueflow.py) follows values through the statements the sparse parse left out, and
+    `full_text` its text (backends.py reads names there without generating the module's code)."""
     migrator = Migrator(rules, module, tree, text, flow_tree)
+    migrator.context.full_text = full_text
     new_module = module.visit(migrator)
     return Outcome(new_module, migrator.events, migrator.pairing)
