@@ -140,6 +140,7 @@ class OperatorTable:
     unregistered: Unregistered = field(repr=False)
     cpu_messages: Mapping[str, tuple[str, ...]] = field(repr=False)  # op -> torch_npu messages naming it
     _walks: dict[str, _Walk] = field(default_factory=dict, repr=False, compare=False)
+    _coverages: dict[str, Coverage] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, torch_npu_version: str | None = None) -> OperatorTable:
@@ -180,6 +181,12 @@ class OperatorTable:
 
         A name without overload that is no operator itself ('add') stands for its overloads
         other than out= ones; the result is the worst of them."""
+        found = self._coverages.get(op)
+        if found is None:
+            found = self._coverages[op] = self._coverage_uncached(op)
+        return found
+
+    def _coverage_uncached(self, op: str) -> Coverage:
         name = _normalise(op)
         if name in self.ops or self.npu_implements(name):
             return self._coverage(name, self._walk(name, frozenset()))

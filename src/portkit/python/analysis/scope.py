@@ -41,6 +41,8 @@ class Imports:
     """Local name -> the qualified name the file's imports bind it to (a later import wins)."""
 
     bindings: dict[str, str]
+    # node id -> its qualified name: the patterns ask about the same call several times
+    _resolved: dict[int, str | None] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, nodes: list[ast.AST]) -> Imports:
@@ -49,14 +51,22 @@ class Imports:
     def qualified(self, node: ast.AST) -> str | None:
         """'torch.nn.functional.silu' for `F.silu` after `import torch.nn.functional as F`; None
         for names no import binds (locals, attributes of `self`)."""
-        name = dotted(node)
-        if name is None:
-            return None
-        head, _, rest = name.partition(".")
-        bound = self.bindings.get(head)
+        key = id(node)
+        if key in self._resolved:
+            return self._resolved[key]
+        found = self._resolved[key] = self._qualified(node)
+        return found
+
+    def _qualified(self, node: ast.AST) -> str | None:
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        # most chains start at a local name: look the head up before building any string
+        bound = self.bindings.get(node.id) if isinstance(node, ast.Name) else None
         if bound is None:
             return None
-        return f"{bound}.{rest}" if rest else bound
+        return ".".join([bound, *reversed(parts)])
 
 
 @dataclass(frozen=True)
