@@ -277,3 +277,24 @@ def test_lightning_cuda_accelerator_keeps_building_cuda_devices():
     ported = run(migration.new_text)
     assert same(ported["CUDAAccelerator.get_parallel_devices"][1], [torch.device("cuda", 0), torch.device("cuda", 1)])
     assert [f.rule_id for f in migration.findings] == ["cuda-backend-scope"]
+
+
+def test_dispatch_and_guard_shapes_that_are_not_dotted_names() -> None:
+    """A test calling a subscript or a call result (`checks[0]()`, `get()()`) is no backend guard:
+    the chain is read without failing (megatron-core's utils.py once failed here)."""
+    code = textwrap.dedent("""
+        import torch
+        if checks[0]() or get_checker()():
+            torch.cuda.synchronize()
+        elif torch.backends.mps.is_available():
+            pass
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        elif is_xpu_available():
+            pass
+    """).lstrip("\n")
+    migration = migrate_source(code, RULES)
+    assert migration.new_text is not None
+    assert "torch.accelerator.synchronize()" in migration.new_text  # not a CUDA branch: ported
+    assert "    torch.cuda.empty_cache()" in migration.new_text  # beside an XPU branch: left
+    assert [f.rule_id for f in migration.findings] == ["cuda-guard-scope"]

@@ -96,7 +96,7 @@ class BackendScopeKind(Kind):
         """Does the test call another backend's guard (`is_xpu_available()`, `torch.backends.mps.is_available()`)?"""
         finder = _Calls()
         test.visit(finder)
-        return any(name_words(part) & _OTHER_BACKENDS for call in finder.calls for part in dotted_parts(call.func))
+        return any(name_words(part) & _OTHER_BACKENDS for call in finder.calls for part in dotted_parts(call.func) or ())
 
     def _guarded(self, test: cst.BaseExpression) -> Rule | None:
         """The rule whose guard the test calls (`torch.cuda.is_available()`, `is_cuda_available()`)."""
