@@ -298,3 +298,25 @@ def test_dispatch_and_guard_shapes_that_are_not_dotted_names() -> None:
     assert "torch.accelerator.synchronize()" in migration.new_text  # not a CUDA branch: ported
     assert "    torch.cuda.empty_cache()" in migration.new_text  # beside an XPU branch: left
     assert [f.rule_id for f in migration.findings] == ["cuda-guard-scope"]
+
+
+def test_a_cuda_named_def_with_nothing_to_port_is_no_item() -> None:
+    """"CUDA" in a docstring and `self.cuda_sync_point` are no work (megatron-core's token
+    dispatcher): migrate reported the def, check on the ported file (which triage skips) did not."""
+    code = textwrap.dedent('''
+        import torch
+        class Dispatcher:
+            def _maybe_update_cuda_sync_point(self, point):
+                """
+                Update the CUDA sync point if the new point is reached earlier.
+                """
+                if self.cuda_sync_point_priority[point] < self.cuda_sync_point_priority[self.cuda_sync_point]:
+                    self.cuda_sync_point = point
+            def _clear_cuda_cache(self):
+                torch.cuda.empty_cache()
+            def step(self):
+                torch.cuda.synchronize()
+    ''').lstrip("\n")
+    migration = migrate_source(code, RULES)
+    assert [(f.rule_id, f.span.line) for f in migration.findings] == [("cuda-backend-scope", 9)]
+    assert migration.new_text is not None and "torch.accelerator.synchronize()" in migration.new_text
