@@ -320,3 +320,23 @@ def test_a_cuda_named_def_with_nothing_to_port_is_no_item() -> None:
     migration = migrate_source(code, RULES)
     assert [(f.rule_id, f.span.line) for f in migration.findings] == [("cuda-backend-scope", 9)]
     assert migration.new_text is not None and "torch.accelerator.synchronize()" in migration.new_text
+
+
+@pytest.mark.parametrize("before, after", [
+    ("if torch.cuda.is_available():\n    torch.cuda.empty_cache()\n",
+     "if torch.accelerator.is_available():\n    torch.accelerator.empty_cache()\n"),
+    ("if torch.cuda.is_available() and flush:\n    torch.cuda.empty_cache()\n",
+     "if torch.accelerator.is_available() and flush:\n    torch.accelerator.empty_cache()\n"),
+    ("def peak():\n    if not torch.cuda.is_available():\n        return 0\n    return torch.cuda.max_memory_allocated()\n",
+     "def peak():\n    if not torch.accelerator.is_available():\n        return 0\n    return torch.accelerator.max_memory_allocated()\n"),
+    ("s = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []\n",
+     "s = torch.get_device_module().get_rng_state_all() if torch.accelerator.is_available() else []\n"),
+    # the else branch is not guarded by the test: it gets its own guard
+    ("if torch.cuda.is_available():\n    pass\nelse:\n    torch.cuda.empty_cache()\n",
+     "if torch.accelerator.is_available():\n    pass\nelse:\n    if torch.accelerator.is_available():\n        torch.accelerator.empty_cache()\n"),
+])
+def test_a_call_the_original_already_guards_is_not_guarded_twice(before: str, after: str) -> None:
+    migration = migrate_source("import torch\n" + before, RULES)
+    assert migration.new_text == "import torch\n" + after
+    namespace = run("import torch\nflush = True\n" + after)  # and it runs on this CPU machine
+    assert [k for k, (outcome, _) in namespace.items() if outcome == "raised"] == []

@@ -12,8 +12,8 @@ handles calls after every other kind, writes it behind the guard —
                                                        if torch.accelerator.is_available() else 0)
 
 A call that already runs only where the accelerator is available — in the body of `if
-torch.cuda.is_available():` (or `... and x`), or after a def's `if not torch.cuda.is_available():
-return` — is renamed without a second guard.
+torch.cuda.is_available():` (or `... and x`), after a def's `if not torch.cuda.is_available():
+return`, or as `X` of `X if torch.cuda.is_available() else Y` — is renamed without a second guard.
 """
 
 from __future__ import annotations
@@ -34,10 +34,15 @@ class GuardKind(Kind):
         self._written: set[int] = set()  # the conditional expressions this unit wrote
         self._guarded_blocks: set[int] = set()  # blocks that run only where an accelerator is
         self._depth = 0  # how many of them enclose the node being visited
+        self._guarded_values: set[int] = set()  # `X` of `X if torch.cuda.is_available() else Y`
 
     def visit_If(self, node: cst.If) -> None:
         if self._says_available(node.test):
             self._guarded_blocks.add(id(node.body))
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        if self._says_available(node.test):
+            self._guarded_values.add(id(node.body))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
@@ -64,7 +69,7 @@ class GuardKind(Kind):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.BaseExpression) -> cst.BaseExpression:
         guard = self.context.guards.pop(id(original_node), None)
-        if guard is None or self._depth:
+        if guard is None or self._depth or id(original_node) in self._guarded_values:
             return updated_node
         guarded = cst.IfExp(test=self.context.expression(guard.condition), body=updated_node,
                             orelse=self.context.expression(guard.otherwise),
