@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -160,6 +161,20 @@ class CompiledRules:
     def may_need_work(self, text: str) -> bool:
         """Triage stage one: can this text be touched by any rule at all?"""
         return self.trigger_pattern.search(text) is not None
+
+    def import_flags(self, module: str, names: Sequence[str]) -> list[tuple[Rule, str]]:
+        """The report rules an import of `module` (binding `names`, the module's own included)
+        falls under, one per rule, each with its message; the rewriter and the fast path share it."""
+        seen: set[str] = set()
+        found: list[tuple[Rule, str]] = []
+        for name in names:
+            parts = name.split(".")
+            for end in range(len(parts), 0, -1):
+                for flag in self.prefix_flags.get(".".join(parts[:end]), ()):
+                    if flag.rule.id not in seen and not flag.spec.fallback:
+                        seen.add(flag.rule.id)
+                        found.append((flag.rule, flag.spec.guidance.get(module) or flag.spec.message.format(name=module)))
+        return found
 
     def may_need_work_tree(self, tree: ast.AST, text: str | None = None) -> bool:
         """Triage stage two, on the stdlib's tree; given the tree's text, only its statements

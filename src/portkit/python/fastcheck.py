@@ -390,15 +390,8 @@ class _Walk:
                                                                                for a in statement.names))])
 
     def _flag_module(self, statement: ast.stmt, module: str, names: list[str]) -> None:
-        seen: set[str] = set()
-        for name in names:
-            parts = name.split(".")
-            for end in range(len(parts), 0, -1):
-                for flag in self.rules.prefix_flags.get(".".join(parts[:end]), ()):
-                    if flag.rule.id not in seen and not flag.spec.fallback:
-                        seen.add(flag.rule.id)
-                        message = flag.spec.guidance.get(module) or flag.spec.message.format(name=module)
-                        self.events.append((flag.rule, self._statement_span(statement), message))
+        for rule, message in self.rules.import_flags(module, names):
+            self.events.append((rule, self._statement_span(statement), message))
 
     # -- positions, as statements.Locator gives them --
 

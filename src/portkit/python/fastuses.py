@@ -32,8 +32,8 @@ import ast
 import re
 from collections.abc import Iterator, Sequence
 
-from portkit.python.triage import FixableNames, import_bindings
-from portkit.ruleset.calls import CallContract
+from portkit.python.triage import FixableNames, dotted_chain as dotted, import_bindings
+from portkit.ruleset.calls import CallContract, argument_reason
 
 _IDENTITY = (ast.Is, ast.IsNot)
 
@@ -64,15 +64,6 @@ def names_edited_call(names: list[ast.AST], imports: list[ast.AST], call_edits: 
     return False
 
 
-def dotted(node: ast.AST) -> list[str] | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return parts[::-1]
 
 
 class AstResultUses:
@@ -156,24 +147,7 @@ def _argument_reason(contract: CallContract, call: ast.Call, new: str) -> str | 
         return None
     positional = len(call.args)
     keywords = {k.arg: positional + i for i, k in enumerate(call.keywords) if k.arg is not None}
-    for name, position in contract.unless_arguments.items():
-        if name in keywords:
-            return f"it passes {name}=, which {new} does not take"
-        if positional > position:
-            return f"it passes {name} (argument {position + 1}), which {new} does not take"
-    filled = positional
-    for name, position in sorted(contract.keyword_to_positional.items(), key=lambda item: item[1]):
-        if name not in keywords:
-            continue
-        if position != filled or keywords[name] != filled:
-            return f"it passes {name}= where it cannot become argument {position + 1} ({new} names it otherwise)"
-        filled += 1
-    if contract.positional_to_keyword:
-        first = min(contract.positional_to_keyword)
-        beyond = [i for i in range(first, positional) if i not in contract.positional_to_keyword]
-        if beyond:
-            return f"it passes {positional} positional arguments, and {new} reads argument {beyond[0] + 1} otherwise"
-    return None
+    return argument_reason(contract, positional, keywords, new)
 
 
 # --- names that are strings in `ast` and Name nodes (uses) in libcst ------------------------------

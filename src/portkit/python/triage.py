@@ -312,7 +312,7 @@ class Triggers:
         return False
 
 
-def _dotted(node: ast.AST) -> list[str] | None:
+def dotted_chain(node: ast.AST) -> list[str] | None:
     parts: list[str] = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -378,7 +378,7 @@ class FixableNames:
                     return True
         bindings = dict(import_bindings(imports))
         for node in names:
-            parts = _dotted(node)
+            parts = dotted_chain(node)
             if parts is None or parts[0] not in bindings:
                 continue
             qualified = [*bindings[parts[0]].split("."), *parts[1:]]

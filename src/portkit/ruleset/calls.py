@@ -143,3 +143,27 @@ def parse_device_index(f: Fields) -> DeviceIndex:
     return DeviceIndex(torch=torch, device=device, positional=positional, keywords=frozenset(d.strings("keywords")),
                        literals=d.get("literals", bool, False), calls=frozenset(calls), names=d.pattern("names"),
                        except_calls=excepted)
+
+
+def argument_reason(contract: CallContract, positional: int, keywords: dict[str, int], new: str) -> str | None:
+    """Why a call's arguments keep it from becoming `new` under `contract` (None: they do not).
+    `positional` counts the positional arguments, `keywords` maps each keyword to its index
+    among all arguments; the libcst rewriter and the stdlib fast path both judge calls here."""
+    for name, position in contract.unless_arguments.items():
+        if name in keywords:
+            return f"it passes {name}=, which {new} does not take"
+        if positional > position:
+            return f"it passes {name} (argument {position + 1}), which {new} does not take"
+    filled = positional
+    for name, position in sorted(contract.keyword_to_positional.items(), key=lambda item: item[1]):
+        if name not in keywords:
+            continue
+        if position != filled or keywords[name] != filled:
+            return f"it passes {name}= where it cannot become argument {position + 1} ({new} names it otherwise)"
+        filled += 1
+    if contract.positional_to_keyword:
+        first = min(contract.positional_to_keyword)
+        beyond = [i for i in range(first, positional) if i not in contract.positional_to_keyword]
+        if beyond:
+            return f"it passes {positional} positional arguments, and {new} reads argument {beyond[0] + 1} otherwise"
+    return None

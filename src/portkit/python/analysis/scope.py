@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from portkit.python.triage import _dotted, import_bindings
+from portkit.python.triage import dotted_chain, import_bindings
 from portkit.ruleset.api_ops import ApiTable
 
 # tensor constructors that are no ATen operator (Python bindings): their result is on the host
@@ -32,7 +32,7 @@ _TENSOR_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow, 
 
 def dotted(node: ast.AST) -> str | None:
     """'a.b.c' for a chain of attributes on a name."""
-    parts = _dotted(node)  # the triage's reading of the same chains
+    parts = dotted_chain(node)  # the triage's reading of the same chains
     return ".".join(parts) if parts else None
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from portkit.ruleset.calls import CallContract
+from portkit.ruleset.calls import CallContract, argument_reason
 
 _STRINGS = (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
 _IDENTITY = (cst.Is, cst.IsNot)
@@ -97,24 +97,7 @@ def _argument_reason(contract: CallContract, args: Sequence[cst.Arg], new: str) 
         return None  # what *args / **kwargs hold is not known here: the call is judged by its result
     positional = sum(1 for a in args if a.keyword is None)
     keywords = {a.keyword.value: i for i, a in enumerate(args) if a.keyword is not None}
-    for name, position in contract.unless_arguments.items():
-        if name in keywords:
-            return f"it passes {name}=, which {new} does not take"
-        if positional > position:
-            return f"it passes {name} (argument {position + 1}), which {new} does not take"
-    filled = positional
-    for name, position in sorted(contract.keyword_to_positional.items(), key=lambda item: item[1]):
-        if name not in keywords:
-            continue
-        if position != filled or keywords[name] != filled:
-            return f"it passes {name}= where it cannot become argument {position + 1} ({new} names it otherwise)"
-        filled += 1
-    if contract.positional_to_keyword:
-        first = min(contract.positional_to_keyword)
-        beyond = [i for i in range(first, positional) if i not in contract.positional_to_keyword]
-        if beyond:
-            return f"it passes {positional} positional arguments, and {new} reads argument {beyond[0] + 1} otherwise"
-    return None
+    return argument_reason(contract, positional, keywords, new)
 
 
 def respell(contracts: Sequence[CallContract], args: Sequence[cst.Arg]) -> tuple[list[cst.Arg], list[str]] | None:

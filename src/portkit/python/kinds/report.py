@@ -105,15 +105,8 @@ class ReportKind(Kind):
     def _flag_import(self, statement: cst.Import | cst.ImportFrom, module: str | None) -> None:
         if module is None:
             return
-        seen: set[str] = set()
         names = [module]
         if isinstance(statement, cst.ImportFrom) and not isinstance(statement.names, cst.ImportStar):
             names += [f"{module}.{dotted_name(a.name)}" for a in statement.names]
-        for name in names:
-            parts = name.split(".")
-            for end in range(len(parts), 0, -1):
-                for flag in self.rules.prefix_flags.get(".".join(parts[:end]), ()):
-                    if flag.rule.id not in seen and not flag.spec.fallback:
-                        seen.add(flag.rule.id)
-                        message = flag.spec.guidance.get(module) or flag.spec.message.format(name=module)
-                        self.context.flag(flag.rule, statement, message, statement=statement)
+        for rule, message in self.rules.import_flags(module, names):
+            self.context.flag(rule, statement, message, statement=statement)
