@@ -652,3 +652,4 @@ def test_counted_says_it_in_english():
 
     assert [counted(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
     assert counted(1, "match", "matches") == "1 match" and counted(3, "match", "matches") == "3 matches"
+    assert counted(6205, "result") == "6,205 results"  # grouped like the other large counts

@@ -25,8 +25,8 @@ EVIDENCE = {
 
 
 def counted(number: int, noun: str, plural: str | None = None) -> str:
-    """`1 file`, `2 files`: every message that counts says it in English."""
-    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+    """`1 file`, `2 files`, `6,205 results`: every message that counts says it in English."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
 class Safety(str, enum.Enum):
