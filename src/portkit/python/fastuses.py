@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from portkit.python.triage import FixableNames, dotted_chain as dotted, import_bindings
-from portkit.ruleset.calls import CallContract, argument_reason
+from portkit.ruleset.calls import CallContract, argument_reason, held_because
 
 _IDENTITY = (ast.Is, ast.IsNot)
 
@@ -124,20 +124,10 @@ def _formatted_operands(node: ast.BinOp) -> list[tuple[ast.expr, str]]:
 
 def hold_reason(contract: CallContract, call: ast.Call | None, uses: AstResultUses, new: str) -> str | None:
     """contracts.hold_reason for an `ast` call: why a use of the old name stays as it is, or None."""
-    if contract.report_instead:
-        return ""
     if call is None:
-        return "" if contract.guard else None
-    reason = _argument_reason(contract, call, new)
-    if reason is not None:
-        return reason
-    used = uses.uses.get(id(call), set()) & contract.unless_result_used
-    if used:
-        return f"its result is {sorted(used)[0]}"
-    read = uses.attributes.get(id(call), set()) & contract.unless_attributes
-    if read:
-        return f"it reads .{sorted(read)[0]} of the result"
-    return None
+        return held_because(contract, False, None, set(), set())
+    return held_because(contract, True, _argument_reason(contract, call, new),
+                        uses.uses.get(id(call), set()), uses.attributes.get(id(call), set()))
 
 
 def _argument_reason(contract: CallContract, call: ast.Call, new: str) -> str | None:

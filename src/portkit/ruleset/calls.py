@@ -167,3 +167,24 @@ def argument_reason(contract: CallContract, positional: int, keywords: dict[str,
         if beyond:
             return f"it passes {positional} positional arguments, and {new} reads argument {beyond[0] + 1} otherwise"
     return None
+
+
+def held_because(contract: CallContract, called: bool, arguments: str | None,
+                 result_uses: set[str], attributes_read: set[str]) -> str | None:
+    """Why a use of the old name stays as it is ("" when the contract says it of every use),
+    or None: from what the rewriter (libcst) or the fast path (ast) saw at the use — whether it
+    is called, why its arguments do not fit (`argument_reason`), how its result is used and
+    which attributes of the result are read."""
+    if contract.report_instead:
+        return ""  # the message says why
+    if not called:
+        return "" if contract.guard else None  # only a call can run behind its guard: the message says so
+    if arguments is not None:
+        return arguments
+    used = result_uses & contract.unless_result_used
+    if used:
+        return f"its result is {sorted(used)[0]}"
+    read = attributes_read & contract.unless_attributes
+    if read:
+        return f"it reads .{sorted(read)[0]} of the result"
+    return None

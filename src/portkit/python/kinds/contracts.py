@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from portkit.ruleset.calls import CallContract, argument_reason
+from portkit.ruleset.calls import CallContract, argument_reason, held_because
 
 _STRINGS = (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
 _IDENTITY = (cst.Is, cst.IsNot)
@@ -76,20 +76,10 @@ def hold_reason(contract: CallContract, call: cst.Call | None, uses: ResultUses,
     """Why a use of the old name must stay as it is under this contract ("" when the contract
     says it of every use), or None. `call` is the call whose function the use is (None when
     the name is not called there)."""
-    if contract.report_instead:
-        return ""  # the message says why
     if call is None:
-        return "" if contract.guard else None  # only a call can run behind its guard: the message says so
-    reason = _argument_reason(contract, call.args, new)
-    if reason is not None:
-        return reason
-    used = uses.uses.get(id(call), set()) & contract.unless_result_used
-    if used:
-        return f"its result is {sorted(used)[0]}"
-    read = uses.attributes.get(id(call), set()) & contract.unless_attributes
-    if read:
-        return f"it reads .{sorted(read)[0]} of the result"
-    return None
+        return held_because(contract, False, None, set(), set())
+    return held_because(contract, True, _argument_reason(contract, call.args, new),
+                        uses.uses.get(id(call), set()), uses.attributes.get(id(call), set()))
 
 
 def _argument_reason(contract: CallContract, args: Sequence[cst.Arg], new: str) -> str | None:
