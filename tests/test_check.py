@@ -700,6 +700,18 @@ def test_unknown_config_key_exits_2_naming_it(proj: Path, name: str, text: str, 
     assert line.startswith("portkit: error: ") and where in line and "unknown key 'bogus'" in line
 
 
+@pytest.mark.parametrize("text, said", [
+    ('selct = ["amp"]\n', "unknown key 'selct'; did you mean 'select'?"),
+    ('target = "acelerator"\n', "unknown target 'acelerator'; did you mean 'accelerator'?"),
+    ('torch-npu = "2.6"\n', "unknown torch-npu '2.6'; did you mean '2.6.0'?"),
+])
+def test_config_errors_suggest_the_closest_key_or_value(proj: Path, text: str, said: str) -> None:
+    write(proj / "portkit.toml", text)
+    write(proj / "t.py", SMALL)
+    result = check(proj, "t.py")
+    assert result.exit_code == 2 and said in one_line(result.stderr)
+
+
 @pytest.mark.parametrize("text, key", [
     ('select = "amp"\n', "select"),
     ("exclude = [1]\n", "exclude"),

@@ -6,8 +6,10 @@ Everything here is a plain, immutable value so results can cross process boundar
 
 from __future__ import annotations
 
+import difflib
 import enum
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,12 @@ EVIDENCE = {
     "static-table": "an API matched against tables derived from the torch and torch_npu wheels",
     "cpu-trace": "seen executing in a run of the program on the CPU (portkit trace)",
 }
+
+
+def did_you_mean(given: str, known: Iterable[str]) -> str:
+    """`; did you mean 'device-string'?` when one of `known` is close to `given`, else ""."""
+    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def counted(number: int, noun: str, plural: str | None = None) -> str:

@@ -3,15 +3,15 @@ choices that suggest, colour settings, the progress bar, writing a file."""
 
 from __future__ import annotations
 
-import difflib
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
+from portkit.model import did_you_mean  # noqa: F401 - the CLI modules import it from here
 from portkit.pipeline.discovery import printable_path
 from portkit.pipeline.sourcefile import atomic_write
 
@@ -26,12 +26,6 @@ class PortkitUsageError(click.ClickException):
 
     def show(self, file: object = None) -> None:
         click.echo(f"portkit: error: {self.message}", err=True)
-
-
-def did_you_mean(given: str, known: Iterable[str]) -> str:
-    """`; did you mean 'device-string'?` when one of `known` is close to `given`, else ""."""
-    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 class Choice(click.Choice):

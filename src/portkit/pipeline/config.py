@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from portkit.model import did_you_mean
 from portkit.pipeline.discovery import gitignore_spec
 
 
@@ -175,7 +176,8 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{_Where(path, where.text, False)('portkit')}: [tool.portkit] must be a table")
     unknown = sorted(set(table) - _KEYS)
     if unknown:
-        raise ConfigError(f"{where(unknown[0])}: unknown key '{unknown[0]}' (known: {', '.join(sorted(_KEYS))})")
+        raise ConfigError(f"{where(unknown[0])}: unknown key '{unknown[0]}'{did_you_mean(unknown[0], _KEYS)} "
+                          f"(known: {', '.join(sorted(_KEYS))})")
     base = path.parent
     per_file = table.get("per-file-ignores", {})
     if not isinstance(per_file, dict) or not all(_is_strings(v) for v in per_file.values()):
@@ -231,5 +233,6 @@ def _choice(table: Mapping[str, Any], key: str, where: _Where, known: Callable[[
     """A string that must be one of `known()` (asked only when the key is set)."""
     value = _string(table, key, where)
     if value is not None and value not in (choices := known()):
-        raise ConfigError(f"{where(key)}: unknown {key} '{value}' (known: {', '.join(sorted(choices))})")
+        raise ConfigError(f"{where(key)}: unknown {key} '{value}'{did_you_mean(str(value), choices)} "
+                          f"(known: {', '.join(sorted(choices))})")
     return value
