@@ -171,6 +171,20 @@ CASES = {
             pass
         name = torch.cuda.get_device_name(0, device=1)
     """,
+    # faststrings.py: a string a rule looks for, where no rule could act on it
+    "string triggers that are only text": """
+        \"\"\"CUDA_VISIBLE_DEVICES or NCCL_DEBUG: set them before running.\"\"\"
+        import logging
+        import torch
+        HALF = ["torch.cuda.HalfTensor", "torch.cuda.FloatTensor"]
+        logging.info("NCCL_SOCKET_IFNAME = {}".format(name))
+        assert ok, "CUDA_HOME does not exist"
+        deepspeed.init_distributed("nccl")
+        value = os.environ.get(key, "cuda:0".upper())
+        class Op(Base, kind="nccl"):
+            pass
+        major, minor = torch.npu.get_device_capability()
+    """,
     "names libcst sees as uses and ast as strings": """
         import triton
         import torch
@@ -200,6 +214,20 @@ def test_each_kind_of_report_only_item_is_answered_by_the_fast_path_as_the_refer
     "import torch\nfrom torch.cuda import get_device_capability\nmajor, minor = get_device_capability()\n",
     "import triton\ndef f():\n    global x, \\\n        triton\n",  # names on another line: not looked for
     "import torch\ndevice = 'cuda'\n",  # a string rule's value
+    # string triggers where a rule could act on them (faststrings.py), whatever the value flow says
+    "def f(backend='nccl'):\n    return backend == 'nccl'\n",
+    "def f():\n    return 'cuda'\n",
+    "import os\nenv = os.environ.copy()\nenv['NCCL_IB_DISABLE'] = '1'\n",
+    "from os import getenv as read\nx = read('NCCL_IB_DISABLE')\n",
+    "import os\nx = os.environ.get(*['NCCL_IB_DISABLE'])\n",
+    "from unittest import mock\n@mock.patch('torch.cuda.is_available')\ndef test():\n    pass\n",
+    # a patch target reaching torch.cuda through another module: mockpatch.py renames inside it
+    "import apex\nfrom unittest import mock\n@mock.patch('pkg.mod.torch.cuda.is_available')\ndef test():\n    pass\n",
+    "import subprocess\nsubprocess.run(cmd, env={'NCCL_IB_DISABLE': '1'})\n",
+    "parser.add_argument('--backend', default='nccl')\n",
+    "x = f(dist_backend=('nccl' if ok else 'gloo'))\n",
+    "config = {'backend': f'nccl'}\n",
+    "loc = 'cuda:{}'.format(rank)\n",
     "import torch\nx = y.cuda()\n",  # a method an argument rule edits
     "import torch\n\fx = torch.cuda.nvtx\n",  # a form feed: libcst sees another text
     "import torch\nclass CUDAAccelerator(Accelerator):\n    x = torch.cuda.nvtx\n",  # multi-backend

@@ -13,8 +13,9 @@ own manual items could record an event, and returns None otherwise, so the calle
 reference path:
 
 - no import a rule rewrites, no attribute or call a rename-attribute or argument rule edits
-  (`FixableNames.may_change` without the uses of names, which the walk judges one by one), no string value any string rule looks for, no alias of a
-  module with a twin;
+  (`FixableNames.may_change` without the uses of names, which the walk judges one by one), no string value any
+  string rule looks for where that rule could act on it (faststrings.py: a docstring, a log message is text),
+  no alias of a module with a twin;
 - no use the rewriter would change: a use of a name rename-api converts is answered only where
   a call contract keeps it as it is (`left unchanged: ...`, fastuses.hold_reason), or where the
   chosen torch_npu lacks the target (`needs a newer torch_npu`); any other declines;
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 
 from portkit.model import Finding, Safety, Span
 from portkit.python.compiled import CompiledRules, Rename
+from portkit.python.faststrings import strings_are_text
 from portkit.python.fastuses import (
     AstResultUses, dotted, handler_name, hold_reason, import_map, is_compound, label_names, logical_lines, name_at,
     names_edited_call, prefix_node, rewrites_import,
@@ -53,10 +55,11 @@ KNOWN_UNITS = {
     "ReportKind": "emulated by `_Walk`",
     "RenameAttributeKind": "its attributes are FixableNames.attributes / call_attributes",
     "EditArgumentsKind": "its calls are FixableNames.qualified, its methods refused, device indices refused",
-    "ReplaceStringKind": "acts on string values the string triggers hit, which `_may_take` refuses",
+    "ReplaceStringKind": "acts on string triggers where its contexts place them, which `_may_take` refuses",
     "GuardKind": "guards calls rename-api renames",
     "EnsureImportKind": "inserts only after a change",
-    "PatchTargetKind": "patch-target strings are string triggers; `patch.object(torch.cuda, ...)` is a twin",
+    "PatchTargetKind": "patch targets are string triggers in calls a rule lists (faststrings.py); "
+                       "`patch.object(torch.cuda, ...)` is a twin",
     "MultiBackendKind": "refused where the text names a backend class (backends._BACKEND)",
 }
 # the rule kinds the units above judge; another kind of Python rule takes the reference path
@@ -103,7 +106,8 @@ def report_only_findings(text: str, tree: ast.Module, rules: CompiledRules) -> t
 def _may_take(text: str, tree: ast.Module, rules: CompiledRules) -> bool:
     """The file-wide conditions: no rule but a report can fire, both parsers see the same.
     One walk of the tree: FixableNames.may_change's imports, attributes and calls (less the
-    uses of names, which the walk judges), the strings and methods of the other rules."""
+    uses of names, which the walk judges), the strings (where a rule could act on them) and
+    methods of the other rules."""
     if "\f" in text or rules.device_indices or BACKEND_CLASS.search(text) is not None:
         return False
     if any(type(rule.spec).__name__ not in _KNOWN_SPECS for rule in rules.ruleset.rules):
@@ -111,8 +115,10 @@ def _may_take(text: str, tree: ast.Module, rules: CompiledRules) -> bool:
     fixable = rules.fixable_names
     methods = {name[1:] for name in rules.arg_edits if name.startswith(".")} | fixable.call_attributes
     strings, attributes = rules.triggers, fixable.attributes
+    embedded = _embedded_patch_modules(rules)
     names: list[ast.AST] = []
     imports: list[ast.AST] = []
+    constants: list[ast.Constant] = []
     for node in ast.walk(tree):
         kind = type(node)
         if kind is ast.Name:
@@ -121,9 +127,11 @@ def _may_take(text: str, tree: ast.Module, rules: CompiledRules) -> bool:
             if node.attr in attributes:  # type: ignore[attr-defined]
                 return False
             names.append(node)
-        elif kind is ast.Constant:
-            if type(node.value) is str and strings._string_hit(node.value):  # type: ignore[attr-defined]
-                return False
+        elif kind is ast.Constant and type(node.value) is str:  # type: ignore[attr-defined]
+            if any(module in node.value for module in embedded):  # type: ignore[attr-defined]
+                return False  # `patch("pkg.mod.torch.cuda.X")`: mockpatch.py follows the rename inside
+            if strings._string_hit(node.value):  # type: ignore[attr-defined]
+                constants.append(node)  # type: ignore[arg-type]
         elif kind is ast.Call:
             func = node.func  # type: ignore[attr-defined]
             if isinstance(func, ast.Attribute) and func.attr in methods:
@@ -141,7 +149,17 @@ def _may_take(text: str, tree: ast.Module, rules: CompiledRules) -> bool:
     call_edits = _call_edits(rules)
     if call_edits and names_edited_call(names, imports, call_edits):
         return False
+    if constants and not strings_are_text(tree, constants, (spec for _, spec in rules.strings)):
+        return False
     return deepest(tree, text) is None
+
+
+def _embedded_patch_modules(rules: CompiledRules) -> tuple[str, ...]:
+    """`.torch.cuda.` for the patch-target rules (mockpatch.patch_rules, without importing its
+    libcst): a patch target may reach the module through another one, `"pkg.mod.torch.cuda.X"`."""
+    return tuple(f".{prefix}" for _, spec in rules.strings if spec.report_only and spec.prefixes
+                 and all(p.endswith(".") and p[:-1].replace(".", "").isidentifier() for p in spec.prefixes)
+                 for prefix in spec.prefixes)
 
 
 def _call_edits(rules: CompiledRules) -> frozenset[str]:
