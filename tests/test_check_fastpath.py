@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from portkit.python.engine import migrate_source
-from portkit.python.backends import _BACKEND
-from portkit.python.fastcheck import BACKEND_CLASS, KNOWN_UNITS, report_only_findings
+from portkit.python.fastcheck import KNOWN_UNITS, report_only_findings
 from portkit.python.transform import _UNITS, CompiledRules
 from portkit.ruleset import load_rules
 
@@ -236,8 +235,3 @@ def test_files_with_more_than_report_items_take_the_reference_path(code: str) ->
     assert report_only_findings(code, ast.parse(code), NPU) is None
     assert fast(code, NPU) == reference(code, NPU)
 
-
-def test_the_backend_class_pattern_is_the_multi_backend_checks_own() -> None:
-    """fastcheck keeps a copy (backends.py imports libcst): a text it does not match is one
-    MultiBackendKind looks no further into."""
-    assert BACKEND_CLASS.pattern == _BACKEND.pattern

@@ -17,19 +17,15 @@ gets one item per backend or dispatch file, each naming the backend classes that
 from __future__ import annotations
 
 import ast
-import re
 import warnings
 from dataclasses import dataclass
 
 import libcst as cst
 
 from portkit.python.context import Context, Kind
+from portkit.python.lines import BACKEND_CLASS
 
 RULE_ID = "multi-backend-framework"
-_SUFFIXES = ("Accelerator", "Backend", "Platform")
-_PREFIXES = ("CUDA", "Cuda", "GPU", "Gpu", "CPU", "Cpu", "MPS", "Mps", "XLA", "Xla", "TPU", "Tpu", "XPU", "Xpu",
-             "HPU", "Hpu", "IPU", "Ipu", "NPU", "Npu", "ROCm", "Rocm", "HIP", "Hip")
-_BACKEND = re.compile(rf"\b({'|'.join(_PREFIXES)})_?({'|'.join(_SUFFIXES)})\b")
 _CUDA = ("CUDA", "Cuda", "GPU", "Gpu")
 
 
@@ -54,14 +50,14 @@ def evidence(tree: ast.Module) -> Evidence:
     """The backend classes a module defines and names, by their spelling and their bases."""
     defines, families = [], {}  # type: list[str], dict[str, set[str]]
     for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and (match := _BACKEND.fullmatch(node.name)):
+        if isinstance(node, ast.ClassDef) and (match := BACKEND_CLASS.fullmatch(node.name)):
             bases = [ast.unparse(b).rpartition(".")[2] for b in node.bases]
             if match.group(1) in _CUDA and any(b.endswith(match.group(2)) and b != node.name for b in bases):
                 defines.append(f"{node.name}({', '.join(bases)})")
         names = [node.id] if isinstance(node, ast.Name) else [node.attr] if isinstance(node, ast.Attribute) else [
             a.asname or a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
         for name in names:
-            if match := _BACKEND.fullmatch(name.rpartition(".")[2]):
+            if match := BACKEND_CLASS.fullmatch(name.rpartition(".")[2]):
                 families.setdefault(match.group(2), set()).add(match.group(0))
     siblings = sorted({n for family in families.values() if len(family) > 1 and any(n.startswith(_CUDA) for n in family)
                        for n in family})
@@ -85,7 +81,7 @@ class MultiBackendKind(Kind):
         # the whole file's text and tree: a sparse parse leaves out statements without triggers,
         # such as `class CPUAccelerator(Accelerator): ...`, and generating the code costs
         text = self.context.full_text if self.context.full_text is not None else original_node.code
-        if _BACKEND.search(text):
+        if BACKEND_CLASS.search(text):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 found = evidence(self.context.flow_tree or ast.parse(text))

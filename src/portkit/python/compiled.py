@@ -155,6 +155,13 @@ class CompiledRules:
         self.triggers.keywords.update(spec.keywords)
 
     @cached_property
+    def patch_strings(self) -> list[tuple[Rule, ReplaceString]]:
+        """The report-string rules that declare patchers (mockpatch.py): every prefix a dotted
+        module name + "."; the fast path declines the strings they could follow into."""
+        return [(rule, spec) for rule, spec in self.strings if spec.report_only and spec.prefixes
+                and all(p.endswith(".") and p[:-1].replace(".", "").isidentifier() for p in spec.prefixes)]
+
+    @cached_property
     def trigger_pattern(self) -> TriggerScanner:
         return self.triggers.scanner()
 

@@ -31,7 +31,6 @@ rule example; `engine.migrate_source` is the one caller.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -42,7 +41,7 @@ from portkit.python.fastuses import (
     AstResultUses, dotted, handler_name, hold_reason, import_map, is_compound, label_names, logical_lines, name_at,
     names_edited_call, prefix_node, rewrites_import,
 )
-from portkit.python.lines import deepest, first_line, source_lines, trigger_lines
+from portkit.python.lines import BACKEND_CLASS, TORCH_ATTRIBUTE, deepest, first_line, source_lines, trigger_lines
 from portkit.ruleset import Rule
 
 # the units of transform._UNITS, and why a file that passes `_may_take` leaves each of them
@@ -60,21 +59,11 @@ KNOWN_UNITS = {
     "EnsureImportKind": "inserts only after a change",
     "PatchTargetKind": "patch targets are string triggers in calls a rule lists (faststrings.py); "
                        "`patch.object(torch.cuda, ...)` is a twin",
-    "MultiBackendKind": "refused where the text names a backend class (backends._BACKEND)",
+    "MultiBackendKind": "refused where the text names a backend class (lines.BACKEND_CLASS)",
 }
 # the rule kinds the units above judge; another kind of Python rule takes the reference path
 _KNOWN_SPECS = frozenset({"RenameApi", "Report", "EditArguments", "RenameAttribute", "ReplaceString",
                           "EnsureImport", "ReportCommand", "Dependency", "CudaSource", "Analysis"})
-# backends._BACKEND (kept here too so this module does not import libcst through backends;
-# tests/test_check_fastpath.py holds the copies equal): MultiBackendKind looks no further
-# in a text it does not match
-_BACKEND_PREFIXES = ("CUDA", "Cuda", "GPU", "Gpu", "CPU", "Cpu", "MPS", "Mps", "XLA", "Xla", "TPU", "Tpu", "XPU",
-                     "Xpu", "HPU", "Hpu", "IPU", "Ipu", "NPU", "Npu", "ROCm", "Rocm", "HIP", "Hip")
-BACKEND_CLASS = re.compile(rf"\b({'|'.join(_BACKEND_PREFIXES)})_?(Accelerator|Backend|Platform)\b")
-
-# transform.TORCH_ATTRIBUTE: `torch` from `import *` is the torch module where the file spells
-# `torch.` (kept here too so this module does not import libcst through transform)
-_TORCH_ATTRIBUTE = re.compile(r"(?<![\w.])torch\.")
 
 
 class _Decline(Exception):
@@ -87,7 +76,7 @@ def report_only_findings(text: str, tree: ast.Module, rules: CompiledRules) -> t
     if not _may_take(text, tree, rules):
         return None
     bindings, star = import_map(tree)
-    if star and "torch" not in bindings and _TORCH_ATTRIBUTE.search(text) is not None:
+    if star and "torch" not in bindings and TORCH_ATTRIBUTE.search(text) is not None:
         bindings["torch"] = "torch"
     if any(q in rules.module_twins and name != q.split(".")[0] for name, q in bindings.items()):
         return None  # an alias that may follow its module to the twin (aliases.py)
@@ -155,11 +144,9 @@ def _may_take(text: str, tree: ast.Module, rules: CompiledRules) -> bool:
 
 
 def _embedded_patch_modules(rules: CompiledRules) -> tuple[str, ...]:
-    """`.torch.cuda.` for the patch-target rules (mockpatch.patch_rules, without importing its
-    libcst): a patch target may reach the module through another one, `"pkg.mod.torch.cuda.X"`."""
-    return tuple(f".{prefix}" for _, spec in rules.strings if spec.report_only and spec.prefixes
-                 and all(p.endswith(".") and p[:-1].replace(".", "").isidentifier() for p in spec.prefixes)
-                 for prefix in spec.prefixes)
+    """`.torch.cuda.` for the patch-target rules: a patch target may reach the module through
+    another one, `"pkg.mod.torch.cuda.X"`."""
+    return tuple(f".{prefix}" for _, spec in rules.patch_strings for prefix in spec.prefixes)
 
 
 def _call_edits(rules: CompiledRules) -> frozenset[str]:

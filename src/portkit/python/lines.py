@@ -5,6 +5,9 @@ libcst (statements.py re-exports these for the libcst side).
 `deepest` measures, from the stdlib tree, how deep libcst's tree would nest: libcst recurses
 once per level when it parses, visits and prints, so a file nested deeper than MAX_NESTING is
 refused with a clear message instead of crashing the parser.
+
+Also the text patterns the libcst side and the fast path both read (one copy, no libcst):
+`TORCH_ATTRIBUTE` and `BACKEND_CLASS`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ import re
 from collections.abc import Iterator, Sequence
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+# `torch.` spelled in a file: `torch` from `import *` is the torch module only where it is
+# (transform._torch_from_star_import, sparse.py, fastcheck.py)
+TORCH_ATTRIBUTE = re.compile(r"(?<![\w.])torch\.")
+# a backend class of a multi-backend framework, `CUDAAccelerator`, `Xla_Backend` (backends.py;
+# fastcheck.py leaves a text that names one to the libcst path)
+BACKEND_PREFIXES = ("CUDA", "Cuda", "GPU", "Gpu", "CPU", "Cpu", "MPS", "Mps", "XLA", "Xla", "TPU", "Tpu", "XPU",
+                    "Xpu", "HPU", "Hpu", "IPU", "Ipu", "NPU", "Npu", "ROCm", "Rocm", "HIP", "Hip")
+BACKEND_CLASS = re.compile(rf"\b({'|'.join(BACKEND_PREFIXES)})_?(Accelerator|Backend|Platform)\b")
 
 
 def source_lines(text: str, keepends: bool = False) -> list[str]:

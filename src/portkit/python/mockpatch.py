@@ -39,18 +39,12 @@ class PatchRule:
         return tuple(p.removesuffix(".") for p in self.spec.prefixes)
 
 
-def patch_rules(strings: list[tuple[Rule, ReplaceString]]) -> list[PatchRule]:
-    """The report-string rules that declare patchers: every prefix a dotted module name + "."."""
-    return [PatchRule(rule, spec) for rule, spec in strings if spec.report_only and spec.prefixes
-            and all(p.endswith(".") and p[:-1].replace(".", "").isidentifier() for p in spec.prefixes)]
-
-
 class PatchTargetKind(Kind):
     specs = ()  # applies the rename-api rules' renames, as the report-string rules above direct
 
     def __init__(self, context: Context) -> None:
         super().__init__(context)
-        self._rules = patch_rules(self.rules.strings)
+        self._rules = [PatchRule(rule, spec) for rule, spec in self.rules.patch_strings]
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
         if not self._rules:

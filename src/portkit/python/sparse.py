@@ -31,7 +31,7 @@ from itertools import accumulate
 
 from portkit.model import MigrationError
 from portkit.python.statements import first_line, source_lines, trigger_lines
-from portkit.python.transform import TORCH_ATTRIBUTE
+from portkit.python.lines import TORCH_ATTRIBUTE
 from portkit.python.triage import import_bindings
 
 GAP = "#@portkit-gap@"

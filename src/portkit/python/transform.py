@@ -12,7 +12,6 @@ computed afterwards, and only for files that produced events (see engine.py).
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from portkit.python.compiled import CompiledRules
 from portkit.python.context import Context, Event, Kind, Use
 from portkit.python.imports import Binding, ImportMap, build_import_map
 from portkit.python.kinds import KINDS
+from portkit.python.lines import TORCH_ATTRIBUTE
 from portkit.python.names import NameRoles, chain_of, importable
 from portkit.python.statements import pair, quiet_statements, trigger_lines
 from portkit.python.strings import rewrite_string_as_expression, rewrite_string_expression
@@ -33,7 +33,6 @@ __all__ = [
     "plan_module_aliases", "rewrite_string_as_expression", "rewrite_string_expression", "transform",
 ]
 
-TORCH_ATTRIBUTE = re.compile(r"(?<![\w.])torch\.")
 
 
 @dataclass
