@@ -469,22 +469,20 @@ def call_site_rule(ops: dict[str, list[str]], base: Rule | None = None) -> Rule 
     )
 
 
-def with_call_sites(ruleset: RuleSet, paths: Sequence[Path]) -> RuleSet:
+def with_call_sites(ruleset: RuleSet, paths: Sequence[Path], scripts: Sequence[tuple[Path, str]]) -> RuleSet:
     """The rule set plus the `cuda-op-call` rule for the operators the tree at `paths`
-    registers from CUDA code, when `cuda-op` is active and there are any.
+    registers from CUDA code, when `cuda-op` is active and there are any. `scripts` are the
+    tree's Python files that mention `cpp_extension`, with their text (already read for
+    extimports): they name pybind11 modules and tell CUDA builds from CPU ones.
 
-    C/C++/CUDA sources are read first and Python build scripts only when one of them
-    registers something, so a tree without extensions costs a scan of file names. The
-    generated rule is part of the rule set, so the check cache key changes with it."""
+    C/C++/CUDA sources are read here, so a tree without extensions costs a scan of file
+    names. The generated rule is part of the rule set, so the check cache key changes with it."""
     if CALL_SITE_RULE in ruleset.ids or not any(rule.id == "cuda-op" for rule in ruleset.rules):
         return ruleset
     sources = [(p, t) for p in paths if p.suffix.lower() in SOURCE_SUFFIXES
                for t in [_read(p)] if t is not None and any(w in t for w in _REGISTRATION_WORDS)]
     if not sources:
         return ruleset
-    # build scripts name pybind11 modules and tell CUDA builds from CPU ones
-    scripts = [(p, t) for p in paths if p.suffix == ".py"
-               for t in [_read(p)] if t is not None and "cpp_extension" in t]
     rule = call_site_rule(registered_ops([*scripts, *sources]), ruleset.get("cuda-op"))
     if rule is None:
         return ruleset

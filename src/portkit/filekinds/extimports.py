@@ -3,7 +3,7 @@
 `import scaled_masked_softmax_cuda` (Megatron), `import fused_layer_norm_cuda` (apex): such a
 module is a shared library that nvcc built; on Ascend it neither builds nor loads, and the
 import fails before any of its operators is called. The rule file lists a few well-known
-names; for each run `with_extension_imports` adds the tree's own, so the normal Python
+names; for each run `expand` adds the tree's own (from `extension_sources`), so the normal Python
 pipeline reports their imports (the report kind, `prefixes`):
 
 - the CUDA extensions the tree builds: the literal name of a CUDAExtension(...), or of a
@@ -179,12 +179,11 @@ def expand(ruleset: RuleSet, sources: Iterable[tuple[PurePath, str]], relative: 
                    ruleset.npu_version)
 
 
-def with_extension_imports(ruleset: RuleSet, files: Sequence[tuple[Path, PurePath]]) -> RuleSet:
-    """`expand` over the files of a run, (path, path below its root): only the Python files
-    that mention `_cuda` or `cpp_extension` are decoded (a byte search on the rest)."""
-    if IMPORT_RULE not in ruleset.ids:
-        return ruleset
-    sources: list[tuple[PurePath, str]] = []
+def extension_sources(files: Sequence[tuple[Path, PurePath]]) -> list[tuple[Path, PurePath, str]]:
+    """The Python files of a run, (path, path below its root), that mention `_cuda` or
+    `cpp_extension`, with their text: read once for `expand` and for cudaops' build scripts
+    (the rest costs a byte search)."""
+    found: list[tuple[Path, PurePath, str]] = []
     for path, relative in files:
         if path.suffix != ".py":
             continue
@@ -192,6 +191,6 @@ def with_extension_imports(ruleset: RuleSet, files: Sequence[tuple[Path, PurePat
             data = path.read_bytes()
         except OSError:  # the main pass reports it
             continue
-        if b"_cuda" in data or b"cpp_extension" in data:  # named by their relative path in messages
-            sources.append((relative, data.decode("utf-8", errors="replace")))
-    return expand(ruleset, sources, [relative for _, relative in files])
+        if b"_cuda" in data or b"cpp_extension" in data:
+            found.append((path, relative, data.decode("utf-8", errors="replace")))
+    return found

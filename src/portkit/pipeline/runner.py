@@ -161,15 +161,20 @@ def default_jobs() -> int:
 def with_call_site_rule(ruleset: RuleSet, files: Sequence[DiscoveredFile]) -> RuleSet:
     """The rule set plus a `cuda-op-call` rule for the Python calls of the custom CUDA
     operators this tree registers (cudaops.with_call_sites), and with `cuda-extension-import`
-    made for the tree's CUDA extension modules (extimports.with_extension_imports: a byte
-    search of each Python file). A tree without C/C++/CUDA sources costs no more for the
-    call sites than one look at each file name."""
-    from portkit.filekinds.extimports import with_extension_imports
+    made for the tree's CUDA extension modules (extimports.expand). The Python files both
+    read are read once (a byte search of each); a tree without C/C++/CUDA sources costs no
+    more for the call sites than one look at each file name."""
+    from portkit.filekinds.extimports import IMPORT_RULE, expand, extension_sources
 
-    ruleset = with_extension_imports(ruleset, [(f.path, f.relative) for f in files])
     paths = [f.path for f in files]
-    if not any(p.suffix.lower() in filekinds.CUDA_SOURCE_SUFFIXES for p in paths):
+    cuda_sources = any(p.suffix.lower() in filekinds.CUDA_SOURCE_SUFFIXES for p in paths)
+    if IMPORT_RULE not in ruleset.ids and not cuda_sources:
+        return ruleset
+    mentions = extension_sources([(f.path, f.relative) for f in files])
+    # modules are named by their path below the root in messages
+    ruleset = expand(ruleset, [(relative, text) for _, relative, text in mentions], [f.relative for f in files])
+    if not cuda_sources:
         return ruleset
     from portkit.filekinds.cudaops import with_call_sites
 
-    return with_call_sites(ruleset, paths)
+    return with_call_sites(ruleset, paths, [(path, text) for path, _, text in mentions if "cpp_extension" in text])
