@@ -133,8 +133,3 @@ def _chain(node: cst.If) -> list[cst.If]:
     while isinstance(links[-1].orelse, cst.If):
         links.append(links[-1].orelse)
     return links
-
-
-def _is_docstring(statement: cst.BaseStatement) -> bool:
-    return (isinstance(statement, cst.SimpleStatementLine) and isinstance(statement.body[0], cst.Expr)
-            and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
