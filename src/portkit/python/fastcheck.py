@@ -138,7 +138,7 @@ def _may_take(text: str, tree: ast.Module, rules: CompiledRules) -> bool:
     call_edits = _call_edits(rules)
     if call_edits and names_edited_call(names, imports, call_edits):
         return False
-    if constants and not strings_are_text(tree, constants, (spec for _, spec in rules.strings)):
+    if constants and not strings_are_text(tree, constants, (spec for _, spec in rules.strings), imports):
         return False
     return deepest(tree, text) is None
 

@@ -31,22 +31,24 @@ def hits(value: str, spec: ReplaceString) -> bool:
         spec.report_pattern is not None and spec.report_pattern.search(value) is not None)
 
 
-def strings_are_text(tree: ast.Module, constants: Iterable[ast.Constant], specs: Iterable[ReplaceString]) -> bool:
-    """True when none of `constants` (string triggers) stands where a rule it hits could act."""
+def strings_are_text(tree: ast.Module, constants: Iterable[ast.Constant], specs: Iterable[ReplaceString],
+                     imports: Iterable[ast.AST]) -> bool:
+    """True when none of `constants` (string triggers) stands where a rule it hits could act;
+    `imports` are the file's import statements (the caller's walk found them already)."""
     parents: dict[ast.AST, ast.AST] = {}
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
             parents[child] = node
-    bound = _import_names(tree)
+    bound = _import_names(imports)
     rules = list(specs)
     return all(_is_text(constant, spec.contexts, parents, bound) for constant in constants
                for spec in rules if hits(constant.value, spec))
 
 
-def _import_names(tree: ast.Module) -> dict[str, set[str]]:
+def _import_names(imports: Iterable[ast.AST]) -> dict[str, set[str]]:
     """Each name an import binds anywhere -> the last parts of what it may stand for."""
     bound: dict[str, set[str]] = {}
-    for node in ast.walk(tree):
+    for node in imports:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 qualified = alias.name if alias.asname else alias.name.split(".")[0]
